@@ -1,0 +1,67 @@
+//! Phase 6: destroy the garbage.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::collect::SetGuard;
+use crate::handle::GcAny;
+use crate::heap::HeapState;
+use crate::raw::{trashcan, List, DEAD};
+
+/// Destroys every object left in `guard.objs` and returns how many.
+///
+/// All of them are marked `DEAD` first, so that a `Drop` impl that reads a handle to
+/// another member of the garbage gets a clear panic (or an error from
+/// `Gc::try_deref`), never a destroyed value. Values are dropped one by one (a
+/// panicking `Drop` is caught, the others still run); objects whose last handle goes
+/// meanwhile are queued in the trashcan. Then the collector's pins are released,
+/// which frees each allocation that no handle references any more.
+pub(crate) fn delete_garbage(
+    guard: &mut SetGuard<'_>,
+    panic: &mut Option<Box<dyn Any + Send>>,
+) -> usize {
+    let garbage = core::mem::take(&mut guard.objs);
+    for &obj in &garbage {
+        obj.set_list(List::Detached);
+        obj.set_flag(DEAD);
+    }
+    let n = garbage.len();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        trashcan::run(|| {
+            let mut first = None;
+            for &obj in &garbage {
+                // SAFETY: the object is unreachable from every handle outside the
+                // garbage (so nothing borrows its value), DEAD is set (so nothing will
+                // borrow it again), and it is in this list once.
+                let r = catch_unwind(AssertUnwindSafe(|| unsafe { obj.drop_value() }));
+                if let Err(p) = r {
+                    first.get_or_insert(p);
+                }
+                obj.release_value_refs();
+            }
+            for &obj in &garbage {
+                obj.unpin();
+            }
+            if let Some(p) = first {
+                std::panic::resume_unwind(p);
+            }
+        })
+    }));
+    if let Err(p) = result {
+        panic.get_or_insert(p);
+    }
+    n
+}
+
+/// `DEBUG_SAVEALL`: keeps the garbage alive in the heap's garbage list instead.
+pub(crate) fn save_garbage(heap: &HeapState, guard: &mut SetGuard<'_>) -> usize {
+    let garbage = core::mem::take(&mut guard.objs);
+    let n = garbage.len();
+    for obj in garbage {
+        obj.set_list(List::Detached);
+        heap.link(obj, List::Old);
+        heap.garbage.borrow_mut().push(GcAny::from_obj_cloned(obj));
+        obj.unpin();
+    }
+    n
+}

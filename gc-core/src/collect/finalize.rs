@@ -1,0 +1,89 @@
+//! Phase 5: PEP 442 finalization and resurrection.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::collect::SetGuard;
+use crate::heap::HeapState;
+use crate::raw::List;
+use crate::visitor::{Mode, Visitor, REACHABLE};
+
+pub(crate) struct FinalizeOutcome {
+    pub(crate) resurrected: usize,
+}
+
+/// Runs the finalizer of every unreachable object that has one and has not been
+/// finalized, each once, while every member of the garbage is intact. Then, if any
+/// ran, checks for resurrection: an object that a finalizer made reachable from
+/// outside again (stored a handle to it somewhere) survives with everything it reaches,
+/// and moves to `Pending`; its finalizer never runs again. The rest of the garbage is
+/// still freed by this collection (CPython 3.9+, bpo-38379).
+///
+/// A panicking finalizer is caught (kept in `panic`); the others still run.
+pub(crate) fn finalize_garbage(
+    heap: &HeapState,
+    guard: &mut SetGuard<'_>,
+    panic: &mut Option<Box<dyn Any + Send>>,
+) -> FinalizeOutcome {
+    let mut ran = false;
+    // Finalizers cannot remove objects from `guard.objs` (they are pinned and on no
+    // list); indexing keeps the loop valid whatever they do.
+    for i in 0..guard.objs.len() {
+        let obj = guard.objs[i];
+        if !obj.has_finalizer() {
+            continue;
+        }
+        match catch_unwind(AssertUnwindSafe(|| obj.finalize_once())) {
+            Ok(r) => ran |= r,
+            Err(p) => {
+                ran = true;
+                panic.get_or_insert(p);
+            }
+        }
+    }
+    if !ran {
+        return FinalizeOutcome { resurrected: 0 };
+    }
+    FinalizeOutcome {
+        resurrected: handle_resurrected_objects(heap, guard),
+    }
+}
+
+/// Recomputes reachability within the garbage: `gc_refs` = strong count minus the
+/// collector's pin minus references from other garbage; what has outside references
+/// now, and what it reaches, was resurrected.
+fn handle_resurrected_objects(heap: &HeapState, guard: &mut SetGuard<'_>) -> usize {
+    for &obj in &guard.objs {
+        obj.set_list(List::Collecting);
+        obj.set_gc_refs(obj.strong() as usize - 1);
+    }
+    super::subtract_refs::subtract_refs(heap, &mut guard.objs, false);
+    let mut stack = Vec::new();
+    for &obj in &guard.objs {
+        if obj.gc_refs() > 0 {
+            obj.set_gc_refs(REACHABLE);
+            stack.push(obj);
+        }
+    }
+    while let Some(obj) = stack.pop() {
+        obj.traverse(&mut Visitor::new(Mode::Mark {
+            heap,
+            stack: &mut stack,
+        }));
+    }
+    let mut still_unreachable = Vec::new();
+    let mut resurrected = 0;
+    for obj in core::mem::take(&mut guard.objs) {
+        if obj.gc_refs() == REACHABLE {
+            obj.set_list(List::Detached);
+            heap.link(obj, List::Pending);
+            resurrected += 1;
+            obj.unpin();
+        } else {
+            obj.set_list(List::Unreachable);
+            still_unreachable.push(obj);
+        }
+    }
+    guard.objs = still_unreachable;
+    resurrected
+}

@@ -1,0 +1,276 @@
+//! The cycle collector.
+//!
+//! Reference counting frees acyclic garbage at once; a collection finds the objects
+//! that only reference each other. The algorithm is CPython's (`Python/gc.c`:
+//! `update_refs`, `subtract_refs`, `move_unreachable`, PEP 442 finalization,
+//! `handle_resurrected_objects`, `delete_garbage`), with two changes:
+//!
+//! * **Candidates instead of a whole-heap scan.** Generation 2 is split into
+//!   `Pending` (arrived since the last full collection, or lost a reference since
+//!   then) and `Old` (found reachable by a full collection and untouched since). A
+//!   full collection starts from the young generations and `Pending`, and pulls in an
+//!   `Old` object only when a traversal reaches it (`Mode::Subtract { closure }`).
+//!   This is complete: a set of garbage objects has a member that nothing outside the
+//!   set references; the reference that made it garbage was dropped after the last
+//!   full collection, and dropping it moved that member to `Pending` (a drop to zero
+//!   would have freed it); every other member is reachable from such members. So a
+//!   full collection costs what could have become garbage, not the size of the heap.
+//! * **A set vector instead of list surgery.** The objects being collected are moved
+//!   off their lists into a vector; the `next` link holds `gc_refs` meanwhile. The
+//!   collector pins each one with a strong reference of its own, so user code run
+//!   during the collection (traversals, finalizers, `Drop`, callbacks) can never make
+//!   it free an object it still looks at.
+//!
+//! Phases, in order ([`collect`]):
+//!
+//! 1. [`update_refs`]: move the young generations (and for a full collection,
+//!    `Pending`) into the set; `gc_refs = strong count`.
+//! 2. [`subtract_refs`]: traverse each object of the set; each reported handle into the
+//!    set decrements its target's `gc_refs`. Afterwards `gc_refs > 0` means
+//!    "referenced from outside the set".
+//! 3. [`move_unreachable`]: mark what those objects reach; the rest is unreachable.
+//!    Survivors move to the next generation.
+//! 4. [`weakref`]: clear weak references to the unreachable objects and take their
+//!    callbacks (those whose weak reference is itself garbage are dropped unrun).
+//! 5. [`finalize`]: run each finalizer once (PEP 442), on an intact graph; if any
+//!    ran, find the resurrected objects (reachable again from outside) and keep them
+//!    and everything they reach.
+//! 6. [`delete`]: mark the rest dead, destroy their values, release them.
+//! 7. Weak-reference callbacks run, then the collection's panics (if user code
+//!    panicked) resume.
+//!
+//! Every phase is iterative: no recursion grows with the graph.
+
+mod delete;
+mod finalize;
+mod move_unreachable;
+mod subtract_refs;
+mod update_refs;
+mod weakref;
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::heap::{collect_callbacks, Heap, HeapState, Life, GENERATIONS};
+use crate::raw::{List, ObjPtr};
+
+/// What a collection did; returned by [`collect`](crate::collect).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::Heap;
+///
+/// let heap = Heap::new();
+/// let stats = heap.collect();
+/// assert_eq!((stats.generation, stats.collected, stats.skipped), (2, 0, false));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectStats {
+    /// The oldest generation collected.
+    pub generation: usize,
+    /// Objects found unreachable and destroyed (or, with `DEBUG_SAVEALL`, moved to
+    /// the garbage list).
+    pub collected: usize,
+    /// Objects found unreachable that could not be freed. Always 0: every cycle is
+    /// collectable, finalizers included (PEP 442); kept for CPython parity.
+    pub uncollectable: usize,
+    /// Objects found unreachable and then resurrected by a finalizer.
+    pub resurrected: usize,
+    /// Objects examined (the size of the collection's set).
+    pub candidates: usize,
+    /// Wall-clock time of the collection.
+    pub duration: Duration,
+    /// `true` if nothing was done because a collection was already running (or the
+    /// heap has been shut down).
+    pub skipped: bool,
+}
+
+/// Per-generation totals, as CPython's `gc.get_stats()`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GenerationStats {
+    /// Collections of this generation.
+    pub collections: usize,
+    /// Objects collected by them.
+    pub collected: usize,
+    /// Objects found uncollectable by them.
+    pub uncollectable: usize,
+}
+
+/// When a collection callback is called (CPython's `"start"` / `"stop"`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CollectPhase {
+    /// Before the collection.
+    Start,
+    /// After it.
+    Stop,
+}
+
+/// What a collection callback is told.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectInfo {
+    /// The oldest generation being collected.
+    pub generation: usize,
+    /// Objects collected (0 at `Start`).
+    pub collected: usize,
+    /// Objects found uncollectable (0 at `Start`).
+    pub uncollectable: usize,
+    /// Objects examined (0 at `Start`).
+    pub candidates: usize,
+    /// The collection's duration (zero at `Start`).
+    pub duration: Duration,
+}
+
+/// Owns the objects a collection has taken off the heap's lists (all pinned, on no
+/// list). On a panic out of user code (a `Traverse` impl), its `Drop` puts each back
+/// on the `Pending` list and unpins it, so nothing is lost or freed, and clears the
+/// heap's `collecting` flag.
+pub(crate) struct SetGuard<'h> {
+    pub(crate) heap: &'h HeapState,
+    pub(crate) objs: Vec<ObjPtr>,
+}
+
+impl Drop for SetGuard<'_> {
+    fn drop(&mut self) {
+        for obj in core::mem::take(&mut self.objs) {
+            if matches!(obj.list(), List::Collecting | List::Unreachable) {
+                obj.set_list(List::Detached);
+                self.heap.link(obj, List::Pending);
+                obj.unpin();
+            }
+        }
+        self.heap.collecting.set(false);
+    }
+}
+
+/// Collects after an allocation crossed the thresholds: the oldest generation whose
+/// count exceeds its threshold (CPython's `gc_collect_generations`).
+pub(crate) fn collect_automatic(heap: &Heap) {
+    let s = heap.state();
+    for generation in (0..GENERATIONS).rev() {
+        if s.count[generation].get() > s.threshold[generation].get() {
+            if generation == GENERATIONS - 1
+                && s.long_lived_pending.get() < s.long_lived_total.get() / 4
+            {
+                // Full collections only when a quarter of generation 2 is new: keeps
+                // building a large structure linear (CPython issue 4074).
+                continue;
+            }
+            collect(heap, generation);
+            return;
+        }
+    }
+}
+
+/// Runs one collection of generations `0..=generation`.
+pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
+    let state = heap.state();
+    if state.collecting.get() || state.life.get() == Life::Shut {
+        return CollectStats {
+            generation,
+            skipped: true,
+            ..CollectStats::default()
+        };
+    }
+    // Keep the heap alive even if user code drops its last handle meanwhile.
+    let _keep = heap.clone();
+    let mut panic = None;
+    let callbacks = collect_callbacks(state);
+    let start_info = CollectInfo {
+        generation,
+        collected: 0,
+        uncollectable: 0,
+        candidates: 0,
+        duration: Duration::ZERO,
+    };
+    for cb in &callbacks {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(CollectPhase::Start, &start_info))) {
+            panic.get_or_insert(p);
+        }
+    }
+
+    let started = std::time::Instant::now();
+    state.collecting.set(true);
+    let mut guard = SetGuard {
+        heap: state,
+        objs: Vec::new(),
+    };
+    update_refs::update_refs(state, generation, &mut guard.objs);
+    subtract_refs::subtract_refs(state, &mut guard.objs, generation == GENERATIONS - 1);
+    let candidates = guard.objs.len();
+    let unreachable =
+        move_unreachable::move_unreachable(state, &mut guard, survivor_list(generation));
+    account_generations(state, generation);
+
+    let callbacks_to_run = weakref::clear_weakrefs(state, &guard.objs);
+    let outcome = finalize::finalize_garbage(state, &mut guard, &mut panic);
+    let collected = if state.save_all.get() {
+        delete::save_garbage(state, &mut guard)
+    } else {
+        delete::delete_garbage(&mut guard, &mut panic)
+    };
+    drop(guard); // clears `collecting`
+    debug_assert!(collected + outcome.resurrected == unreachable);
+
+    let duration = started.elapsed();
+    {
+        let mut stats = state.stats.borrow_mut();
+        stats[generation].collections += 1;
+        stats[generation].collected += collected;
+    }
+    weakref::run_callbacks(callbacks_to_run, &mut panic);
+
+    let info = CollectInfo {
+        generation,
+        collected,
+        uncollectable: 0,
+        candidates,
+        duration,
+    };
+    for cb in &callbacks {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(CollectPhase::Stop, &info))) {
+            panic.get_or_insert(p);
+        }
+    }
+    if let Some(p) = panic {
+        resume_unwind(p);
+    }
+    CollectStats {
+        generation,
+        collected,
+        uncollectable: 0,
+        resurrected: outcome.resurrected,
+        candidates,
+        duration,
+        skipped: false,
+    }
+}
+
+/// Where the survivors of a collection of `generation` go.
+fn survivor_list(generation: usize) -> List {
+    match generation {
+        0 => List::Middle,
+        1 => List::Pending,
+        _ => List::Old,
+    }
+}
+
+/// CPython's count bookkeeping: collecting generation g resets the counts of
+/// generations 0..=g and counts one collection of g against generation g + 1.
+fn account_generations(state: &HeapState, generation: usize) {
+    for g in 0..=generation {
+        state.count[g].set(0);
+    }
+    if generation + 1 < GENERATIONS {
+        let c = &state.count[generation + 1];
+        c.set(c.get() + 1);
+    }
+    let gen2 = state.lens[List::Pending as usize].get() + state.lens[List::Old as usize].get();
+    if generation == GENERATIONS - 1 {
+        state.long_lived_total.set(gen2);
+        state.long_lived_pending.set(0);
+    }
+}

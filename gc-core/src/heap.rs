@@ -1,0 +1,745 @@
+//! Heaps: independent collection domains (CPython's interpreters).
+
+use core::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use hashbrown::HashMap;
+
+use crate::collect::{CollectInfo, CollectPhase, CollectStats, GenerationStats};
+use crate::error::AllocError;
+use crate::handle::{Gc, GcAny};
+use crate::raw::{alloc_object, List, ObjPtr};
+use crate::shutdown::ShutdownReport;
+use crate::traverse::{is_tracked_type, Traverse};
+use crate::weak::CallbackSlot;
+
+/// CPython 3.13's default thresholds.
+const DEFAULT_THRESHOLD: [usize; 3] = if cfg!(miri) {
+    [50, 10, 10]
+} else {
+    [2000, 10, 10]
+};
+
+/// Number of generations (0 = young, 1 = middle, 2 = old).
+pub const GENERATIONS: usize = 3;
+
+/// Where a heap is in its life.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Life {
+    Running,
+    ShuttingDown,
+    Shut,
+}
+
+type CollectCallback = Rc<dyn Fn(CollectPhase, &CollectInfo)>;
+type ExitHook = (u64, Box<dyn FnOnce()>);
+
+/// The state of one heap. Objects point at it; it outlives every object that is not
+/// an orphan (see `shutdown.rs`).
+pub(crate) struct HeapState {
+    /// First object of each linked list, indexed by `List as usize` (0..5).
+    pub(crate) heads: [Cell<Option<ObjPtr>>; 5],
+    /// Length of each linked list.
+    pub(crate) lens: [Cell<usize>; 5],
+    /// CPython's `get_count()`: net tracked allocations since the last generation-0
+    /// collection, generation-0 collections since the last generation-1 collection,
+    /// generation-1 collections since the last full collection.
+    pub(crate) count: [Cell<usize>; GENERATIONS],
+    pub(crate) threshold: [Cell<usize>; GENERATIONS],
+    pub(crate) enabled: Cell<bool>,
+    /// True while a collection runs; a nested request does nothing.
+    pub(crate) collecting: Cell<bool>,
+    /// Objects that reached generation 2 through generation-1 collections since the
+    /// last full collection, and the size of generation 2 after it (CPython's 25% rule
+    /// for starting full collections).
+    pub(crate) long_lived_pending: Cell<usize>,
+    pub(crate) long_lived_total: Cell<usize>,
+    pub(crate) stats: RefCell<[GenerationStats; GENERATIONS]>,
+    pub(crate) life: Cell<Life>,
+    /// Weak-reference callbacks by referent (objects with `HAS_CALLBACKS`).
+    pub(crate) weak_callbacks: RefCell<HashMap<ObjPtr, Vec<Rc<CallbackSlot>>>>,
+    pub(crate) exit_hooks: RefCell<Vec<ExitHook>>,
+    pub(crate) collect_callbacks: RefCell<Vec<(u64, CollectCallback)>>,
+    pub(crate) next_id: Cell<u64>,
+    /// `DEBUG_SAVEALL`: unreachable objects are kept in `garbage` instead of destroyed.
+    pub(crate) save_all: Cell<bool>,
+    pub(crate) garbage: RefCell<Vec<GcAny>>,
+    /// The report of the completed shutdown.
+    pub(crate) shutdown_report: RefCell<Option<ShutdownReport>>,
+}
+
+impl HeapState {
+    fn new() -> Self {
+        HeapState {
+            heads: Default::default(),
+            lens: Default::default(),
+            count: Default::default(),
+            threshold: DEFAULT_THRESHOLD.map(Cell::new),
+            enabled: Cell::new(true),
+            collecting: Cell::new(false),
+            long_lived_pending: Cell::new(0),
+            long_lived_total: Cell::new(0),
+            stats: RefCell::new(Default::default()),
+            life: Cell::new(Life::Running),
+            weak_callbacks: RefCell::new(HashMap::new()),
+            exit_hooks: RefCell::new(Vec::new()),
+            collect_callbacks: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            save_all: Cell::new(false),
+            garbage: RefCell::new(Vec::new()),
+            shutdown_report: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn fresh_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    pub(crate) fn head(&self, list: List) -> &Cell<Option<ObjPtr>> {
+        &self.heads[list as usize]
+    }
+
+    /// Links `obj` (detached) at the front of `list`.
+    pub(crate) fn link(&self, obj: ObjPtr, list: List) {
+        debug_assert_eq!(obj.list(), List::Detached);
+        obj.link_front(self.head(list), list);
+        let len = &self.lens[list as usize];
+        len.set(len.get() + 1);
+    }
+
+    /// Unlinks `obj` from the list it is on.
+    pub(crate) fn unlink(&self, obj: ObjPtr) {
+        let list = obj.list();
+        debug_assert!(
+            List::LINKED.contains(&list),
+            "unlink of an object on no list ({list:?})"
+        );
+        obj.unlink(self.head(list));
+        let len = &self.lens[list as usize];
+        len.set(len.get() - 1);
+    }
+
+    /// The last strong handle of a live tracked object went away: take it out of the
+    /// heap before its value is destroyed.
+    pub(crate) fn forget_object(&self, obj: ObjPtr) {
+        if List::LINKED.contains(&obj.list()) {
+            self.unlink(obj);
+        }
+        let c = &self.count[0];
+        c.set(c.get().saturating_sub(1));
+    }
+
+    /// A reference into a verified old object was dropped: it becomes a candidate for
+    /// the next full collection.
+    pub(crate) fn mark_pending(&self, obj: ObjPtr) {
+        self.unlink(obj);
+        self.link(obj, List::Pending);
+    }
+
+    /// Moves `obj` from its list into a collection's set (`update_refs` for one
+    /// object): `gc_refs` starts at the strong count, and the collector pins the
+    /// object with one strong reference of its own, so that no user code run during
+    /// the collection can free it.
+    pub(crate) fn add_to_set(&self, obj: ObjPtr, set: &mut Vec<ObjPtr>) {
+        self.unlink(obj);
+        obj.set_list(List::Collecting);
+        obj.set_gc_refs(obj.strong() as usize);
+        obj.inc_strong();
+        set.push(obj);
+    }
+
+    /// Every object on the linked lists, in list order (young first).
+    pub(crate) fn all_objects(&self, lists: &[List]) -> Vec<ObjPtr> {
+        let mut out = Vec::new();
+        for &list in lists {
+            let mut cur = self.head(list).get();
+            while let Some(obj) = cur {
+                out.push(obj);
+                cur = obj.next_in_list();
+            }
+        }
+        out
+    }
+
+    fn should_collect(&self) -> bool {
+        let t0 = self.threshold[0].get();
+        self.enabled.get()
+            && !self.collecting.get()
+            && t0 > 0
+            && self.count[0].get() > t0
+            && self.life.get() == Life::Running
+    }
+}
+
+/// Runs `f` on the heap of `obj`, a tracked object that is not an orphan.
+pub(crate) fn with_heap_of<R>(obj: ObjPtr, f: impl FnOnce(&HeapState) -> R) -> R {
+    // Every caller checks this first; it guards the dereference below.
+    assert!(
+        obj.is_tracked() && obj.flags() & crate::raw::ORPHAN == 0,
+        "heap of an untracked or orphaned object requested"
+    );
+    let ptr = obj.heap_ptr();
+    // SAFETY: a tracked object that is not an orphan belongs to a heap that is alive:
+    // `HeapState` is freed only after shutdown, which detaches every remaining object
+    // and marks it ORPHAN (`shutdown.rs`); `ptr` came from `Rc::as_ptr` of that heap.
+    f(unsafe { &*ptr })
+}
+
+/// A new counted handle to the heap of `obj` (tracked, not an orphan), for code that
+/// runs user code and must keep the heap alive meanwhile.
+pub(crate) fn heap_of(obj: ObjPtr) -> Heap {
+    assert!(
+        obj.is_tracked() && obj.flags() & crate::raw::ORPHAN == 0,
+        "heap of an untracked or orphaned object requested"
+    );
+    let ptr = obj.heap_ptr();
+    // SAFETY: as in `with_heap_of`, the heap is alive, and `ptr` came from
+    // `Rc::as_ptr` of an `Rc<HeapState>`, so adding a strong count is valid.
+    unsafe { Rc::increment_strong_count(ptr) };
+    // SAFETY: the count added above is the one the new `Rc` owns.
+    let rc = unsafe { Rc::from_raw(ptr) };
+    Heap { rc }
+}
+
+/// An independent heap: its own objects, generations, thresholds and shutdown
+/// (CPython's interpreter, or subinterpreter).
+///
+/// `Heap` is a counted handle: clones refer to the same heap. When the last handle is
+/// dropped the heap [shuts down](Heap::shutdown). Each thread also has a default heap,
+/// used by [`Gc::new`] and the free functions ([`collect`](crate::collect) …), shut
+/// down when the thread exits.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{Gc, Heap, Traverse};
+/// use std::cell::RefCell;
+///
+/// #[derive(Traverse)]
+/// struct Node {
+///     next: RefCell<Option<Gc<Node>>>,
+/// }
+///
+/// let heap = Heap::new();
+/// let a = heap.alloc(Node { next: RefCell::new(None) });
+/// let b = heap.alloc(Node { next: RefCell::new(Some(a.clone())) });
+/// *a.next.borrow_mut() = Some(b.clone());
+/// drop((a, b));
+/// assert_eq!(heap.collect().collected, 2);
+/// ```
+pub struct Heap {
+    rc: Rc<HeapState>,
+}
+
+impl Clone for Heap {
+    fn clone(&self) -> Self {
+        Heap {
+            rc: self.rc.clone(),
+        }
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.rc) == 1 && self.rc.life.get() == Life::Running {
+            crate::shutdown::shutdown(self);
+        }
+    }
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Heap::new()
+    }
+}
+
+impl core::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = &*self.rc;
+        f.debug_struct("Heap")
+            .field("objects", &self.tracked_count())
+            .field("count", &self.get_count())
+            .field("threshold", &self.get_threshold())
+            .field("enabled", &s.enabled.get())
+            .field("life", &s.life.get())
+            .finish()
+    }
+}
+
+impl PartialEq for Heap {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.rc, &other.rc)
+    }
+}
+impl Eq for Heap {}
+
+impl Heap {
+    /// Creates an empty heap with CPython's default thresholds `(2000, 10, 10)` and
+    /// automatic collection enabled.
+    pub fn new() -> Heap {
+        Heap {
+            rc: Rc::new(HeapState::new()),
+        }
+    }
+
+    /// A handle to this thread's default heap (the one [`Gc::new`] allocates in).
+    ///
+    /// # Panics
+    /// If called while the thread is exiting and its default heap is gone.
+    pub fn current() -> Heap {
+        with_default_heap(Heap::clone).expect("the thread's default heap has been shut down")
+    }
+
+    pub(crate) fn state(&self) -> &HeapState {
+        &self.rc
+    }
+
+    pub(crate) fn state_ptr(&self) -> *const HeapState {
+        Rc::as_ptr(&self.rc)
+    }
+
+    /// Allocates `value` in this heap.
+    ///
+    /// Values whose type can hold handles (or has a finalizer) are tracked by the
+    /// collector; leaves are not, and cost it nothing. The allocation may first run
+    /// an automatic collection (see [`set_threshold`](Heap::set_threshold)).
+    ///
+    /// # Panics
+    /// If the heap has been shut down; [`try_alloc`](Heap::try_alloc) returns an error
+    /// instead.
+    pub fn alloc<T: Traverse + 'static>(&self, value: T) -> Gc<T> {
+        self.try_alloc(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Allocates `value`, or gives it back if the heap has been shut down.
+    ///
+    /// # Errors
+    /// [`AllocError`] (holding `value`) after [`shutdown`](Heap::shutdown).
+    pub fn try_alloc<T: Traverse + 'static>(&self, value: T) -> Result<Gc<T>, AllocError<T>> {
+        self.alloc_inner(value, None)
+    }
+
+    /// Allocates `value` as an instance of the runtime type object `ty`.
+    ///
+    /// The object keeps `ty` alive, and the collector visits `ty` for it **by
+    /// construction**, whatever the value's [`Traverse`] does: the missing
+    /// `Py_VISIT(Py_TYPE(self))` of CPython's heap types cannot happen. An instance
+    /// is always tracked, even if its value is a leaf.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, Heap, Traverse};
+    ///
+    /// #[derive(Traverse)]
+    /// struct Type { name: String }
+    /// #[derive(Traverse)]
+    /// struct Int(i64);
+    ///
+    /// let heap = Heap::new();
+    /// let int_type = heap.alloc(Type { name: "int".into() });
+    /// let five = heap.alloc_with_type(&int_type, Int(5));
+    /// assert!(Gc::ptr_eq(&Gc::owner_type(&five).unwrap().downcast::<Type>().unwrap(), &int_type));
+    /// drop(int_type);
+    /// // The instance keeps its type alive.
+    /// assert_eq!(Gc::owner_type(&five).unwrap().downcast::<Type>().unwrap().name, "int");
+    /// ```
+    ///
+    /// # Panics
+    /// If the heap has been shut down.
+    pub fn alloc_with_type<T: Traverse + 'static, U: Traverse + 'static>(
+        &self,
+        ty: &Gc<U>,
+        value: T,
+    ) -> Gc<T> {
+        let owner = ty.obj();
+        owner.inc_strong();
+        match self.alloc_inner(value, Some(owner)) {
+            Ok(g) => g,
+            Err(e) => {
+                owner.release_strong();
+                panic!("{e}")
+            }
+        }
+    }
+
+    fn alloc_inner<T: Traverse + 'static>(
+        &self,
+        value: T,
+        owner: Option<ObjPtr>,
+    ) -> Result<Gc<T>, AllocError<T>> {
+        let state = self.state();
+        if state.life.get() == Life::Shut {
+            return Err(AllocError::new(value));
+        }
+        let tracked = is_tracked_type::<T>() || owner.is_some();
+        if !tracked {
+            return Ok(Gc::from_obj(alloc_object(value, false, None)));
+        }
+        if state.should_collect() {
+            crate::collect::collect_automatic(self);
+        }
+        let obj = alloc_object(value, true, owner);
+        obj.set_heap(self.state_ptr());
+        state.link(obj, List::Young);
+        let c = &state.count[0];
+        c.set(c.get() + 1);
+        Ok(Gc::from_obj(obj))
+    }
+
+    /// Runs a full collection (all generations) and says what it found.
+    ///
+    /// A full collection examines the young generations, the old objects that lost a
+    /// reference since they were last examined, and what those reach; old objects
+    /// nobody let go of cost nothing. Returns immediately (with
+    /// [`CollectStats::skipped`] set) if a collection is already running, as when
+    /// called from a finalizer or a `Drop`.
+    pub fn collect(&self) -> CollectStats {
+        self.collect_generation(GENERATIONS - 1)
+    }
+
+    /// Collects generations `0..=generation` (CPython's `gc.collect(generation)`).
+    ///
+    /// # Panics
+    /// If `generation > 2`.
+    pub fn collect_generation(&self, generation: usize) -> CollectStats {
+        assert!(
+            generation < GENERATIONS,
+            "generation {generation} out of range (0..=2)"
+        );
+        crate::collect::collect(self, generation)
+    }
+
+    /// Collects repeatedly until a collection frees nothing (at most `max_rounds`
+    /// times); returns the total freed. The fixed point that CPython users reach
+    /// with `while gc.collect(): pass`.
+    pub fn collect_until_stable(&self, max_rounds: usize) -> usize {
+        let mut total = 0;
+        for _ in 0..max_rounds {
+            let n = self.collect().collected;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        total
+    }
+
+    /// Turns automatic collection on.
+    pub fn enable(&self) {
+        self.state().enabled.set(true)
+    }
+
+    /// Turns automatic collection off; [`collect`](Heap::collect) still works.
+    pub fn disable(&self) {
+        self.state().enabled.set(false)
+    }
+
+    /// Whether automatic collection is on.
+    pub fn is_enabled(&self) -> bool {
+        self.state().enabled.get()
+    }
+
+    /// CPython's `gc.get_count()`: `(net tracked allocations since the last
+    /// generation-0 collection, generation-0 collections since the last generation-1
+    /// collection, generation-1 collections since the last full collection)`.
+    pub fn get_count(&self) -> (usize, usize, usize) {
+        let c = &self.state().count;
+        (c[0].get(), c[1].get(), c[2].get())
+    }
+
+    /// CPython's `gc.get_threshold()`.
+    pub fn get_threshold(&self) -> (usize, usize, usize) {
+        let t = &self.state().threshold;
+        (t[0].get(), t[1].get(), t[2].get())
+    }
+
+    /// CPython's `gc.set_threshold(t0, t1, t2)`. A generation-0 collection starts when
+    /// net tracked allocations exceed `t0` (0 turns automatic collection off);
+    /// generation 1 is collected after `t1` generation-0 collections, generation 2
+    /// after `t2` generation-1 collections and only when the objects that reached
+    /// generation 2 since the last full collection are at least a quarter of it.
+    pub fn set_threshold(&self, t0: usize, t1: usize, t2: usize) {
+        let t = &self.state().threshold;
+        t[0].set(t0);
+        t[1].set(t1);
+        t[2].set(t2);
+    }
+
+    /// Number of tracked objects in the heap (all generations, the permanent one
+    /// included).
+    pub fn tracked_count(&self) -> usize {
+        self.state().lens.iter().map(Cell::get).sum()
+    }
+
+    /// Number of tracked objects in `generation` (0, 1 or 2).
+    ///
+    /// # Panics
+    /// If `generation > 2`.
+    pub fn generation_len(&self, generation: usize) -> usize {
+        let l = &self.state().lens;
+        match generation {
+            0 => l[List::Young as usize].get(),
+            1 => l[List::Middle as usize].get(),
+            2 => l[List::Pending as usize].get() + l[List::Old as usize].get(),
+            _ => panic!("generation {generation} out of range (0..=2)"),
+        }
+    }
+
+    /// The tracked, live objects of `generation`, or of the whole heap (the permanent
+    /// generation included) for `None`; CPython's `gc.get_objects()`.
+    ///
+    /// Objects being destroyed, or found unreachable by a running collection, are not
+    /// included.
+    ///
+    /// # Panics
+    /// If `generation > Some(2)`.
+    pub fn objects(&self, generation: Option<usize>) -> Vec<GcAny> {
+        let lists: &[List] = match generation {
+            None => &List::LINKED,
+            Some(0) => &[List::Young],
+            Some(1) => &[List::Middle],
+            Some(2) => &[List::Pending, List::Old],
+            Some(g) => panic!("generation {g} out of range (0..=2)"),
+        };
+        self.state()
+            .all_objects(lists)
+            .into_iter()
+            .map(GcAny::from_obj_cloned)
+            .collect()
+    }
+
+    /// Collection statistics per generation (CPython's `gc.get_stats()`).
+    pub fn get_stats(&self) -> [GenerationStats; GENERATIONS] {
+        *self.state().stats.borrow()
+    }
+
+    /// Moves every tracked object to the permanent generation, which collections
+    /// never examine (CPython's `gc.freeze()`).
+    pub fn freeze(&self) {
+        let s = self.state();
+        for list in [List::Young, List::Middle, List::Pending, List::Old] {
+            while let Some(obj) = s.head(list).get() {
+                s.unlink(obj);
+                s.link(obj, List::Permanent);
+            }
+        }
+        s.count[0].set(0);
+    }
+
+    /// Moves the permanent generation back into generation 2, to be examined by the
+    /// next full collection (CPython's `gc.unfreeze()`).
+    pub fn unfreeze(&self) {
+        let s = self.state();
+        while let Some(obj) = s.head(List::Permanent).get() {
+            s.unlink(obj);
+            s.link(obj, List::Pending);
+        }
+    }
+
+    /// Number of objects in the permanent generation (CPython's `gc.get_freeze_count()`).
+    pub fn get_freeze_count(&self) -> usize {
+        self.state().lens[List::Permanent as usize].get()
+    }
+
+    /// Registers `f` to run at [`shutdown`](Heap::shutdown), before the final
+    /// collections; hooks run in reverse order of registration (as `atexit`).
+    /// Returns an id for [`cancel_at_exit`](Heap::cancel_at_exit).
+    pub fn at_exit(&self, f: impl FnOnce() + 'static) -> ExitHookId {
+        let s = self.state();
+        let id = s.fresh_id();
+        s.exit_hooks.borrow_mut().push((id, Box::new(f)));
+        ExitHookId(id)
+    }
+
+    /// Unregisters an exit hook; returns whether it was still registered.
+    pub fn cancel_at_exit(&self, id: ExitHookId) -> bool {
+        let mut hooks = self.state().exit_hooks.borrow_mut();
+        let before = hooks.len();
+        hooks.retain(|(i, _)| *i != id.0);
+        hooks.len() != before
+    }
+
+    /// Registers a function called at the start and the stop of each collection
+    /// (CPython's `gc.callbacks`). Returns an id for
+    /// [`remove_collect_callback`](Heap::remove_collect_callback).
+    pub fn add_collect_callback(
+        &self,
+        f: impl Fn(CollectPhase, &CollectInfo) + 'static,
+    ) -> CallbackId {
+        let s = self.state();
+        let id = s.fresh_id();
+        s.collect_callbacks.borrow_mut().push((id, Rc::new(f)));
+        CallbackId(id)
+    }
+
+    /// Unregisters a collection callback; returns whether it was registered.
+    pub fn remove_collect_callback(&self, id: CallbackId) -> bool {
+        let mut cbs = self.state().collect_callbacks.borrow_mut();
+        let before = cbs.len();
+        cbs.retain(|(i, _)| *i != id.0);
+        cbs.len() != before
+    }
+
+    /// CPython's `DEBUG_SAVEALL`: when on, objects found unreachable are kept alive in
+    /// [`garbage`](Heap::garbage) instead of being destroyed.
+    pub fn set_save_all(&self, on: bool) {
+        self.state().save_all.set(on)
+    }
+
+    /// Whether `DEBUG_SAVEALL` is on.
+    pub fn save_all(&self) -> bool {
+        self.state().save_all.get()
+    }
+
+    /// The objects kept by `DEBUG_SAVEALL` (CPython's `gc.garbage`).
+    pub fn garbage(&self) -> Vec<GcAny> {
+        self.state().garbage.borrow().clone()
+    }
+
+    /// Empties [`garbage`](Heap::garbage), releasing the heap's references to those
+    /// objects (a later collection can then free them).
+    pub fn clear_garbage(&self) {
+        let taken = core::mem::take(&mut *self.state().garbage.borrow_mut());
+        drop(taken);
+    }
+
+    /// Whether the heap has been shut down (or is shutting down).
+    pub fn is_shut_down(&self) -> bool {
+        self.state().life.get() != Life::Running
+    }
+
+    /// Shuts the heap down: the defined teardown sequence.
+    ///
+    /// 1. Exit hooks run, last registered first.
+    /// 2. The heap collects until a collection frees nothing.
+    /// 3. Every object still alive is listed in the leak report (with its type, its
+    ///    strong count and the references into it that traversals account for), has
+    ///    its finalizer run (each finalizer runs exactly once by the end of shutdown,
+    ///    for collected and leaked objects alike), and is detached from the heap: its
+    ///    handles become dead (deref panics with a message naming heap shutdown) and
+    ///    its value is destroyed when its last handle is dropped. (Destroying it
+    ///    right away would be unsound: a `&T` borrowed from an outside handle may
+    ///    still be in use.)
+    /// 4. Further allocation fails with [`AllocError`].
+    ///
+    /// Calling it again returns the first call's report. Leaves (untracked values)
+    /// belong to no heap and are not affected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, Heap};
+    ///
+    /// let heap = Heap::new();
+    /// let kept = heap.alloc(vec![heap.alloc(1u8)]);
+    /// let report = heap.shutdown();
+    /// assert_eq!(report.leaks.len(), 1);
+    /// assert!(Gc::try_deref(&kept).is_err());
+    /// ```
+    pub fn shutdown(&self) -> ShutdownReport {
+        crate::shutdown::shutdown(self)
+    }
+}
+
+/// Identifies an exit hook registered with [`Heap::at_exit`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExitHookId(u64);
+
+/// Identifies a collection callback registered with [`Heap::add_collect_callback`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+/// The thread's default heap; shut down when the thread exits.
+struct DefaultHeap(Heap);
+
+impl Drop for DefaultHeap {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+thread_local! {
+    static DEFAULT_HEAP: DefaultHeap = DefaultHeap(Heap::new());
+}
+
+/// Runs `f` with this thread's default heap, or fails if the thread is exiting and the
+/// heap is gone.
+pub(crate) fn with_default_heap<R>(
+    f: impl FnOnce(&Heap) -> R,
+) -> Result<R, std::thread::AccessError> {
+    DEFAULT_HEAP.try_with(|h| f(&h.0))
+}
+
+fn default_heap() -> Heap {
+    Heap::current()
+}
+
+/// Runs a full collection of this thread's default heap; see [`Heap::collect`].
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{collect, Gc, Traverse};
+/// use std::cell::RefCell;
+///
+/// #[derive(Traverse)]
+/// struct Node { me: RefCell<Option<Gc<Node>>> }
+///
+/// let n = Gc::new(Node { me: RefCell::new(None) });
+/// *n.me.borrow_mut() = Some(n.clone()); // a self-cycle
+/// drop(n);
+/// assert_eq!(collect().collected, 1);
+/// ```
+pub fn collect() -> CollectStats {
+    default_heap().collect()
+}
+
+/// Collects generations `0..=generation` of the default heap; see
+/// [`Heap::collect_generation`].
+pub fn collect_generation(generation: usize) -> CollectStats {
+    default_heap().collect_generation(generation)
+}
+
+/// Turns automatic collection of the default heap on.
+pub fn enable() {
+    default_heap().enable()
+}
+
+/// Turns automatic collection of the default heap off.
+pub fn disable() {
+    default_heap().disable()
+}
+
+/// Whether automatic collection of the default heap is on.
+pub fn is_enabled() -> bool {
+    default_heap().is_enabled()
+}
+
+/// The default heap's counts; see [`Heap::get_count`].
+pub fn get_count() -> (usize, usize, usize) {
+    default_heap().get_count()
+}
+
+/// The default heap's thresholds; see [`Heap::get_threshold`].
+pub fn get_threshold() -> (usize, usize, usize) {
+    default_heap().get_threshold()
+}
+
+/// Sets the default heap's thresholds; see [`Heap::set_threshold`].
+pub fn set_threshold(t0: usize, t1: usize, t2: usize) {
+    default_heap().set_threshold(t0, t1, t2)
+}
+
+/// Runs the collection callbacks (user code) for one phase; their panics propagate
+/// after the collection has restored the heap.
+pub(crate) fn collect_callbacks(state: &HeapState) -> Vec<CollectCallback> {
+    state
+        .collect_callbacks
+        .borrow()
+        .iter()
+        .map(|(_, f)| f.clone())
+        .collect()
+}

@@ -1,0 +1,747 @@
+//! Object memory: the GC header, allocation, the intrusive generation lists and the
+//! reference-count release path. Together with `handle.rs` (which turns a checked
+//! header into `&T`) this is where the crate's `unsafe` code lives; everything else is
+//! written against the safe [`ObjPtr`] API below.
+//!
+//! # Layout
+//!
+//! Every object is one allocation. A handle points at its [`RcHeader`]:
+//!
+//! ```text
+//!   tracked, allocated with an owning type:
+//!   [ owner: 8 ][ GcLinks: next, prev, heap = 24 ][ RcHeader: vtable, strong, weak|flags = 16 ][ value ]
+//!   tracked:            [ GcLinks = 24 ][ RcHeader = 16 ][ value ]
+//!   untracked (leaf):                   [ RcHeader = 16 ][ value ]
+//!                                       ^ handle
+//! ```
+//!
+//! The value sits at `round_up(16, align_of::<T>())` bytes after the `RcHeader` in all
+//! three layouts, so typed code finds it without knowing the prefix; the prefix is
+//! found at fixed negative offsets, and its presence is recorded in the flags
+//! (`TRACKED`, `OWNED`). The header of an untracked object is 16 bytes (`Rc`'s size);
+//! a tracked object pays 24 more for the collector's links and its heap pointer.
+//!
+//! # Counts and lifetime
+//!
+//! * `strong`: the number of strong handles ([`Gc`](crate::Gc), `GcAny`, the owner slot
+//!   of instances, and the collector's own pins during a collection).
+//! * `weak`: the number of [`Weak`](crate::Weak) handles **plus one while the value has
+//!   not been destroyed** (the implicit weak reference of `Rc`).
+//! * The value is destroyed at most once: when `strong` reaches zero, or by the
+//!   collector (garbage), which sets `DEAD` first so that the remaining handles know.
+//! * The allocation is freed exactly when `strong == 0 && weak == 0`, by whoever makes
+//!   the last decrement. So memory is never released while any handle can reach it:
+//!   a handle to a destroyed object reads a valid header that says `DEAD`.
+
+use core::any::TypeId;
+use core::cell::{Cell, RefCell};
+use core::ptr::NonNull;
+use std::alloc::Layout;
+
+use crate::heap::HeapState;
+use crate::traverse::Traverse;
+use crate::visitor::Visitor;
+
+/// Per-type operations, one static table per `T`.
+pub(crate) struct VTable {
+    pub(crate) type_name: fn() -> &'static str,
+    pub(crate) type_id: fn() -> TypeId,
+    pub(crate) value_layout: Layout,
+    /// Offset of the value from the `RcHeader`.
+    pub(crate) value_offset: usize,
+    traverse: unsafe fn(NonNull<RcHeader>, &mut Visitor<'_>),
+    finalize: Option<unsafe fn(NonNull<RcHeader>)>,
+    drop_value: unsafe fn(NonNull<RcHeader>),
+}
+
+/// The value's offset from the `RcHeader`: the header's 16 bytes, rounded up to the
+/// value's alignment.
+pub(crate) const fn value_offset(align: usize) -> usize {
+    let h = core::mem::size_of::<RcHeader>();
+    h.div_ceil(align) * align
+}
+
+/// # Safety
+/// `rc` must point to the `RcHeader` of a live object whose value has type `T` and has
+/// not been destroyed.
+unsafe fn traverse_erased<T: Traverse>(rc: NonNull<RcHeader>, visitor: &mut Visitor<'_>) {
+    // SAFETY: the caller guarantees the value is a live `T`; `value_offset` is where
+    // `alloc_object::<T>` put it.
+    let value = unsafe {
+        rc.byte_add(value_offset(align_of::<T>()))
+            .cast::<T>()
+            .as_ref()
+    };
+    value.traverse(visitor);
+}
+
+/// # Safety
+/// As for `traverse_erased`.
+unsafe fn finalize_erased<T: Traverse>(rc: NonNull<RcHeader>) {
+    // SAFETY: the caller guarantees the value is a live `T`.
+    let value = unsafe {
+        rc.byte_add(value_offset(align_of::<T>()))
+            .cast::<T>()
+            .as_ref()
+    };
+    value.finalize();
+}
+
+/// # Safety
+/// `rc` must point to the header of an object whose value is a live `T`, that nobody
+/// borrows and that is never used again after this call.
+unsafe fn drop_value_erased<T: Traverse>(rc: NonNull<RcHeader>) {
+    let value = rc
+        .as_ptr()
+        .wrapping_byte_add(value_offset(align_of::<T>()))
+        .cast::<T>();
+    // SAFETY: the caller guarantees the value is live, unborrowed and never used again.
+    unsafe { core::ptr::drop_in_place(value) };
+}
+
+/// The static vtable of `T`.
+pub(crate) trait HasVTable {
+    const VTABLE: &'static VTable;
+}
+
+impl<T: Traverse + 'static> HasVTable for T {
+    const VTABLE: &'static VTable = &VTable {
+        type_name: core::any::type_name::<T>,
+        type_id: TypeId::of::<T>,
+        value_layout: Layout::new::<T>(),
+        value_offset: value_offset(align_of::<T>()),
+        traverse: traverse_erased::<T>,
+        finalize: if T::HAS_FINALIZER {
+            Some(finalize_erased::<T>)
+        } else {
+            None
+        },
+        drop_value: drop_value_erased::<T>,
+    };
+}
+
+/// The part of the header every object has.
+#[repr(C)]
+pub(crate) struct RcHeader {
+    vtable: &'static VTable,
+    /// Strong handles (including the collector's pins). Zero iff the value has been
+    /// or is being destroyed by reference counting (a collector-destroyed object may
+    /// keep a non-zero count: its remaining handles are dead).
+    strong: Cell<u32>,
+    /// `weak << FLAG_BITS | flags`; see the module docs for what `weak` counts.
+    weak_flags: Cell<u32>,
+}
+
+/// The collector's part of a tracked object's header.
+#[repr(C)]
+pub(crate) struct GcLinks {
+    /// Next object in the generation list; during a collection, `gc_refs` stored as a
+    /// provenance-free address.
+    next: Cell<*const RcHeader>,
+    /// Previous object in the generation list (null for the list's first object).
+    prev: Cell<*const RcHeader>,
+    /// The heap the object belongs to. Valid while the object is not `ORPHAN`: heap
+    /// shutdown turns every remaining object into an orphan before the heap is freed.
+    heap: Cell<*const HeapState>,
+}
+
+const LINKS_SIZE: usize = core::mem::size_of::<GcLinks>();
+const OWNER_SIZE: usize = core::mem::size_of::<*const RcHeader>();
+
+/// Which list a tracked object is on (bits 0–2 of the flags).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum List {
+    /// Generation 0: allocated since the last young collection.
+    Young = 0,
+    /// Generation 1: survived one young collection.
+    Middle = 1,
+    /// Generation 2, not yet examined by a full collection since it arrived or since
+    /// a reference to it was dropped (CPython has no such list: it rescans all of
+    /// generation 2; we examine only these and what they reach).
+    Pending = 2,
+    /// Generation 2, found reachable by a full collection and untouched since.
+    Old = 3,
+    /// The permanent generation (`freeze`): never examined.
+    Permanent = 4,
+    /// In the set of the running collection (not linked; its `next` holds `gc_refs`).
+    Collecting = 5,
+    /// Found unreachable by the running collection (not linked).
+    Unreachable = 6,
+    /// Not on any list: untracked, being destroyed, destroyed, or orphaned.
+    Detached = 7,
+}
+
+impl List {
+    pub(crate) const LINKED: [List; 5] = [
+        List::Young,
+        List::Middle,
+        List::Pending,
+        List::Old,
+        List::Permanent,
+    ];
+
+    fn from_bits(bits: u32) -> List {
+        match bits & LIST_MASK {
+            0 => List::Young,
+            1 => List::Middle,
+            2 => List::Pending,
+            3 => List::Old,
+            4 => List::Permanent,
+            5 => List::Collecting,
+            6 => List::Unreachable,
+            _ => List::Detached,
+        }
+    }
+}
+
+const LIST_MASK: u32 = 0b111;
+/// The object has a `GcLinks` prefix and belongs to a heap.
+pub(crate) const TRACKED: u32 = 1 << 3;
+/// The object has an owner slot (allocated with an owning type).
+pub(crate) const OWNED: u32 = 1 << 4;
+/// The finalizer has run (or started); it never runs again.
+pub(crate) const FINALIZED: u32 = 1 << 5;
+/// The value has been destroyed, or is being destroyed: deref panics.
+pub(crate) const DEAD: u32 = 1 << 6;
+/// The heap shut down while the object was still referenced: deref panics, the value
+/// is destroyed when the last strong handle goes, without touching the heap.
+pub(crate) const ORPHAN: u32 = 1 << 7;
+/// Weak references were cleared (the object was found unreachable): `upgrade` fails.
+pub(crate) const WEAK_CLEARED: u32 = 1 << 8;
+/// Weak-reference callbacks are registered in the heap for this object.
+pub(crate) const HAS_CALLBACKS: u32 = 1 << 9;
+const FLAG_BITS: u32 = 10;
+const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
+/// The largest weak count (the implicit one included).
+pub(crate) const MAX_WEAK: u32 = u32::MAX >> FLAG_BITS;
+
+/// A pointer to an object's `RcHeader`.
+///
+/// Invariant: an `ObjPtr` is only used while its allocation is kept alive, by a strong
+/// or weak count its holder owns, or by membership of a heap list or a collection's
+/// set (objects there have `strong > 0`). Every method relies on that; [`dealloc`]
+/// (the one way memory is released) is `unsafe` and states the rest.
+///
+/// [`dealloc`]: ObjPtr::dealloc
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ObjPtr(NonNull<RcHeader>);
+
+impl core::fmt::Debug for ObjPtr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}@{:p}", (self.vtable().type_name)(), self.0)
+    }
+}
+
+/// The layout of an object with the given prefix and value layout, and the offset of
+/// its `RcHeader` in it.
+fn object_layout(prefix: usize, value: Layout) -> (Layout, usize) {
+    let align = value.align().max(align_of::<RcHeader>());
+    // The RcHeader offset must be a multiple of the value's alignment so that the
+    // value lands at a fixed offset from the header (see `value_offset`).
+    let header_at = prefix.div_ceil(align) * align;
+    let size = header_at + value_offset(value.align()) + value.size();
+    let layout = Layout::from_size_align(size, align)
+        .unwrap_or_else(|_| panic!("object too large: {size} bytes"))
+        .pad_to_align();
+    (layout, header_at)
+}
+
+fn prefix_size(flags: u32) -> usize {
+    let mut p = 0;
+    if flags & TRACKED != 0 {
+        p += LINKS_SIZE;
+    }
+    if flags & OWNED != 0 {
+        p += OWNER_SIZE;
+    }
+    p
+}
+
+/// Allocates an object holding `value` with `strong = 1` (the returned handle's).
+///
+/// `tracked` objects get a `GcLinks` prefix; the caller links them into a heap list.
+/// `owner`, if any, is a strong reference the object takes over (released when the
+/// value is destroyed).
+pub(crate) fn alloc_object<T: Traverse + 'static>(
+    value: T,
+    tracked: bool,
+    owner: Option<ObjPtr>,
+) -> ObjPtr {
+    let mut flags = if tracked {
+        TRACKED | List::Detached as u32
+    } else {
+        0
+    };
+    if owner.is_some() {
+        debug_assert!(tracked, "objects with an owner are always tracked");
+        flags |= OWNED;
+    }
+    let (layout, header_at) = object_layout(prefix_size(flags), Layout::new::<T>());
+    // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
+    let base = unsafe { std::alloc::alloc(layout) };
+    let Some(base) = NonNull::new(base) else {
+        std::alloc::handle_alloc_error(layout)
+    };
+    // SAFETY: `header_at` is within the allocation (the header follows it) and the
+    // pointer keeps the provenance of the whole allocation, so the prefix before it
+    // and the value after it are reachable from it.
+    let rc = unsafe { base.byte_add(header_at) }.cast::<RcHeader>();
+    // SAFETY: `rc` is in bounds, aligned to at least 8 (`header_at` is a multiple of
+    // the allocation's alignment, which is at least 8) and the memory is ours.
+    unsafe {
+        rc.write(RcHeader {
+            vtable: T::VTABLE,
+            strong: Cell::new(1),
+            weak_flags: Cell::new((1 << FLAG_BITS) | flags),
+        })
+    };
+    // SAFETY: the value slot lies within the allocation (see `object_layout`) and is
+    // aligned for `T` (header offset and value offset are multiples of `align_of::<T>`).
+    unsafe {
+        rc.byte_add(value_offset(align_of::<T>()))
+            .cast::<T>()
+            .write(value)
+    };
+    let obj = ObjPtr(rc);
+    if tracked {
+        // SAFETY: tracked objects have a `GcLinks` prefix right before the header.
+        unsafe {
+            obj.links_ptr().write(GcLinks {
+                next: Cell::new(core::ptr::null()),
+                prev: Cell::new(core::ptr::null()),
+                heap: Cell::new(core::ptr::null()),
+            })
+        };
+    }
+    if let Some(owner) = owner {
+        // SAFETY: `OWNED` objects have an owner slot right before the links.
+        unsafe { obj.owner_ptr().write(owner) };
+    }
+    obj
+}
+
+impl ObjPtr {
+    pub(crate) fn as_non_null(self) -> NonNull<RcHeader> {
+        self.0
+    }
+
+    fn header(&self) -> &RcHeader {
+        // SAFETY: by the type's invariant the allocation is live; the header is
+        // initialised by `alloc_object` and only ever accessed through `Cell`s.
+        unsafe { self.0.as_ref() }
+    }
+
+    fn links_ptr(self) -> NonNull<GcLinks> {
+        debug_assert!(self.flags() & TRACKED != 0);
+        // SAFETY: tracked objects have their `GcLinks` right before the header, in
+        // the same allocation; `self.0` carries the whole allocation's provenance.
+        unsafe { self.0.byte_sub(LINKS_SIZE) }.cast()
+    }
+
+    fn links(&self) -> &GcLinks {
+        assert!(
+            self.is_tracked(),
+            "collector links requested for an untracked object"
+        );
+        // SAFETY: checked above that the prefix exists; it was initialised by
+        // `alloc_object` and is only accessed through `Cell`s.
+        unsafe { self.links_ptr().as_ref() }
+    }
+
+    fn owner_ptr(self) -> NonNull<ObjPtr> {
+        debug_assert!(self.flags() & OWNED != 0);
+        // SAFETY: owned objects have their owner slot right before the links, in the
+        // same allocation.
+        unsafe { self.0.byte_sub(LINKS_SIZE + OWNER_SIZE) }.cast()
+    }
+
+    /// The owning type's object, for objects allocated with one. The reference it
+    /// stands for is released once, with the value (`release_value_refs`); callers
+    /// use it only while the value is live.
+    pub(crate) fn owner(self) -> Option<ObjPtr> {
+        if self.flags() & OWNED == 0 {
+            return None;
+        }
+        // SAFETY: the slot exists (OWNED) and holds an `ObjPtr` written at allocation
+        // and never written again.
+        Some(unsafe { self.owner_ptr().read() })
+    }
+
+    pub(crate) fn vtable(&self) -> &'static VTable {
+        self.header().vtable
+    }
+
+    pub(crate) fn type_name(self) -> &'static str {
+        (self.vtable().type_name)()
+    }
+
+    pub(crate) fn strong(self) -> u32 {
+        self.header().strong.get()
+    }
+
+    fn set_strong(self, n: u32) {
+        self.header().strong.set(n)
+    }
+
+    /// The stored weak count (the implicit weak reference included).
+    pub(crate) fn weak_raw(self) -> u32 {
+        self.header().weak_flags.get() >> FLAG_BITS
+    }
+
+    fn set_weak_raw(self, n: u32) {
+        let h = self.header();
+        h.weak_flags
+            .set((n << FLAG_BITS) | (h.weak_flags.get() & FLAG_MASK));
+    }
+
+    pub(crate) fn flags(self) -> u32 {
+        self.header().weak_flags.get() & FLAG_MASK
+    }
+
+    pub(crate) fn set_flag(self, flag: u32) {
+        let h = self.header();
+        h.weak_flags.set(h.weak_flags.get() | flag);
+    }
+
+    pub(crate) fn clear_flag(self, flag: u32) {
+        let h = self.header();
+        h.weak_flags.set(h.weak_flags.get() & !flag);
+    }
+
+    pub(crate) fn is_tracked(self) -> bool {
+        self.flags() & TRACKED != 0
+    }
+
+    pub(crate) fn list(self) -> List {
+        List::from_bits(self.flags())
+    }
+
+    pub(crate) fn set_list(self, list: List) {
+        debug_assert!(self.is_tracked());
+        let h = self.header();
+        h.weak_flags
+            .set((h.weak_flags.get() & !LIST_MASK) | list as u32);
+    }
+
+    /// The heap of a tracked object that is not an orphan.
+    pub(crate) fn heap_ptr(self) -> *const HeapState {
+        self.links().heap.get()
+    }
+
+    pub(crate) fn set_heap(self, heap: *const HeapState) {
+        self.links().heap.set(heap)
+    }
+
+    /// `gc_refs` of an object in a collection's set (kept in the `next` link).
+    pub(crate) fn gc_refs(self) -> usize {
+        self.links().next.get().addr()
+    }
+
+    pub(crate) fn set_gc_refs(self, n: usize) {
+        self.links().next.set(core::ptr::without_provenance(n))
+    }
+
+    pub(crate) fn next_in_list(self) -> Option<ObjPtr> {
+        debug_assert!(!matches!(self.list(), List::Collecting | List::Unreachable));
+        NonNull::new(self.links().next.get().cast_mut()).map(ObjPtr)
+    }
+
+    /// Links `self` at the front of `list`, whose first object is `*head`.
+    pub(crate) fn link_front(self, head: &Cell<Option<ObjPtr>>, list: List) {
+        let links = self.links();
+        let old = head.get();
+        links
+            .next
+            .set(old.map_or(core::ptr::null(), |o| o.0.as_ptr()));
+        links.prev.set(core::ptr::null());
+        if let Some(old) = old {
+            old.links().prev.set(self.0.as_ptr());
+        }
+        head.set(Some(self));
+        self.set_list(list);
+    }
+
+    /// Unlinks `self` from the list whose first object is `*head` (the list named by
+    /// `self.list()`), leaving it `Detached`.
+    pub(crate) fn unlink(self, head: &Cell<Option<ObjPtr>>) {
+        let links = self.links();
+        let next = self.next_in_list();
+        let prev = NonNull::new(links.prev.get().cast_mut()).map(ObjPtr);
+        match prev {
+            Some(p) => p.links().next.set(links.next.get()),
+            None => {
+                debug_assert_eq!(head.get(), Some(self), "list head does not match");
+                head.set(next);
+            }
+        }
+        if let Some(n) = next {
+            n.links().prev.set(links.prev.get());
+        }
+        links.next.set(core::ptr::null());
+        links.prev.set(core::ptr::null());
+        self.set_list(List::Detached);
+    }
+
+    /// Calls the value's `traverse`, and visits the owner slot.
+    ///
+    /// # Panics
+    /// If the value has been destroyed (a collector bug: only live objects are
+    /// traversed).
+    pub(crate) fn traverse(self, visitor: &mut Visitor<'_>) {
+        assert!(self.flags() & DEAD == 0, "traverse of a destroyed object");
+        if let Some(owner) = self.owner() {
+            visitor.visit_obj(owner);
+        }
+        // SAFETY: the value is live (not DEAD, checked above; orphans are never
+        // traversed by a collector and their values are live) and has the vtable's type.
+        unsafe { (self.vtable().traverse)(self.0, visitor) }
+    }
+
+    /// Runs the finalizer if the type has one and it has not run; returns whether it ran.
+    pub(crate) fn finalize_once(self) -> bool {
+        let Some(finalize) = self.vtable().finalize else {
+            return false;
+        };
+        if self.flags() & (FINALIZED | DEAD) != 0 {
+            return false;
+        }
+        self.set_flag(FINALIZED);
+        // SAFETY: the value is live (not DEAD) and has the vtable's type; `finalize`
+        // only takes `&T`.
+        unsafe { finalize(self.0) };
+        true
+    }
+
+    pub(crate) fn has_finalizer(self) -> bool {
+        self.vtable().finalize.is_some()
+    }
+
+    /// Adds a strong reference.
+    ///
+    /// # Panics
+    /// On overflow of the 32-bit count.
+    pub(crate) fn inc_strong(self) {
+        let s = self.strong();
+        assert!(
+            s != u32::MAX,
+            "strong count overflow: more than 4,294,967,295 handles to one object"
+        );
+        self.set_strong(s + 1);
+    }
+
+    /// Adds a weak reference.
+    ///
+    /// # Panics
+    /// When the count would exceed [`MAX_WEAK`].
+    pub(crate) fn inc_weak(self) {
+        let w = self.weak_raw();
+        assert!(
+            w < MAX_WEAK,
+            "weak count overflow: more than {MAX_WEAK} weak handles to one object"
+        );
+        self.set_weak_raw(w + 1);
+    }
+
+    /// Drops a weak reference; frees the allocation if it was the last reference.
+    pub(crate) fn release_weak(self) {
+        let w = self.weak_raw() - 1;
+        self.set_weak_raw(w);
+        if w == 0 && self.strong() == 0 {
+            // SAFETY: no strong or weak reference is left, and the value was destroyed
+            // (the implicit weak reference is released only after that).
+            unsafe { self.dealloc() };
+        }
+    }
+
+    /// Releases the collector's pin (see `HeapState::add_to_set`). Unlike a handle
+    /// drop, this is not a lost reference: an old object stays verified.
+    pub(crate) fn unpin(self) {
+        let s = self.strong();
+        if s > 1 {
+            self.set_strong(s - 1);
+        } else {
+            self.release_strong();
+        }
+    }
+
+    /// Drops a strong reference: the one release path for every strong handle.
+    pub(crate) fn release_strong(self) {
+        let s = self.strong();
+        debug_assert!(s > 0, "strong count underflow");
+        self.set_strong(s - 1);
+        if s > 1 {
+            if self.list() == List::Old && self.flags() & (TRACKED | ORPHAN) == TRACKED {
+                // A reference into a verified old object went away: it may have become
+                // garbage, so the next full collection must look at it.
+                crate::heap::with_heap_of(self, |heap| heap.mark_pending(self));
+            }
+            return;
+        }
+        let flags = self.flags();
+        if flags & DEAD != 0 {
+            // The collector destroyed the value; this was the last dead handle.
+            if self.weak_raw() == 0 {
+                // SAFETY: strong and weak are zero and the value is gone.
+                unsafe { self.dealloc() };
+            }
+            return;
+        }
+        if flags & (TRACKED | ORPHAN) == TRACKED {
+            // Take it out of its heap now, so that no collection (which user code in a
+            // finalizer or `Drop` may start) sees an object with a zero count.
+            crate::heap::with_heap_of(self, |heap| heap.forget_object(self));
+        }
+        trashcan::destroy(self);
+    }
+
+    /// Destroys the value of an object nobody references any more (strong == 0):
+    /// finalizer, `Drop`, owner release, weak callbacks, then the implicit weak reference.
+    fn destroy_unreferenced(self) {
+        debug_assert_eq!(self.strong(), 0);
+        // A finalizer cannot resurrect the object here: no strong handle exists, and
+        // `Weak::upgrade` fails while `strong == 0`.
+        self.finalize_once();
+        let callbacks = if self.flags() & (HAS_CALLBACKS | ORPHAN) == HAS_CALLBACKS {
+            crate::weak::take_callbacks(self)
+        } else {
+            Vec::new()
+        };
+        self.set_flag(DEAD | WEAK_CLEARED);
+        // SAFETY: strong is zero, so no handle can reach the value; DEAD is set, so no
+        // later code will use it; it is destroyed exactly once (this is the only path
+        // for strong == 0, and the collector only destroys objects it pins).
+        unsafe { self.drop_value() };
+        self.release_value_refs();
+        crate::weak::run_callbacks(callbacks);
+    }
+
+    /// Drops the value in place.
+    ///
+    /// # Safety
+    /// The value must be live, no reference to it may exist, and it must never be used
+    /// again (the caller has set `DEAD`).
+    pub(crate) unsafe fn drop_value(self) {
+        debug_assert!(self.flags() & DEAD != 0);
+        // SAFETY: guaranteed by the caller.
+        unsafe { (self.vtable().drop_value)(self.0) }
+    }
+
+    /// After the value was dropped: releases the owner reference and the implicit weak
+    /// reference (which may free the allocation).
+    pub(crate) fn release_value_refs(self) {
+        if let Some(owner) = self.owner() {
+            owner.release_strong();
+        }
+        self.release_weak();
+    }
+
+    /// Frees the allocation.
+    ///
+    /// # Safety
+    /// `strong == 0 && weak == 0`, the value has been destroyed, the object is on no
+    /// list, and no `ObjPtr` to it is used afterwards.
+    unsafe fn dealloc(self) {
+        debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
+        let flags = self.flags();
+        let vt = self.vtable();
+        let (layout, header_at) = object_layout(prefix_size(flags), vt.value_layout);
+        // SAFETY: the allocation starts `header_at` bytes before the header (the same
+        // computation `alloc_object` made) and `self.0` carries its provenance.
+        let base = unsafe { self.0.byte_sub(header_at) }.cast::<u8>();
+        // SAFETY: `base` and `layout` are what `alloc_object` allocated with; the
+        // caller guarantees nothing uses the object afterwards.
+        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+    }
+}
+
+/// Deferred destruction, so that dropping a long chain of objects does not recurse
+/// (CPython's "trashcan"). While a destruction runs on this thread, further objects
+/// whose last handle goes are queued and destroyed by the outermost one in a loop.
+pub(crate) mod trashcan {
+    use super::*;
+    use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+    struct Trashcan {
+        active: Cell<bool>,
+        queue: RefCell<Vec<ObjPtr>>,
+    }
+
+    thread_local! {
+        static TRASH: Trashcan = const {
+            Trashcan { active: Cell::new(false), queue: RefCell::new(Vec::new()) }
+        };
+    }
+
+    /// Destroys `obj` (strong == 0) now, or queues it if a destruction is running.
+    pub(crate) fn destroy(obj: ObjPtr) {
+        let queued = TRASH.try_with(|t| {
+            if t.active.get() {
+                t.queue.borrow_mut().push(obj);
+                true
+            } else {
+                false
+            }
+        });
+        match queued {
+            Ok(true) => {}
+            Ok(false) => run(|| obj.destroy_unreferenced()),
+            // The thread is exiting and its trashcan is gone: destroy directly.
+            Err(_) => obj.destroy_unreferenced(),
+        }
+    }
+
+    /// Runs `f` with the trashcan active, then destroys everything queued meanwhile.
+    ///
+    /// A panic in `f` or in a destruction does not stop the others: the queue is
+    /// drained and then the first panic resumes.
+    pub(crate) fn run(f: impl FnOnce()) {
+        let Ok(was_active) = TRASH.try_with(|t| t.active.replace(true)) else {
+            f();
+            return;
+        };
+        if was_active {
+            f();
+            return;
+        }
+        let mut first_panic = catch_unwind(AssertUnwindSafe(f)).err();
+        loop {
+            let next = TRASH.with(|t| t.queue.borrow_mut().pop());
+            let Some(obj) = next else { break };
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| obj.destroy_unreferenced())) {
+                first_panic.get_or_insert(p);
+            }
+        }
+        TRASH.with(|t| t.active.set(false));
+        if let Some(p) = first_panic {
+            resume_unwind(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_puts_value_at_fixed_offset() {
+        for align in [1usize, 2, 4, 8, 16, 32, 64] {
+            let value = Layout::from_size_align(align * 3, align).unwrap();
+            for prefix in [0, LINKS_SIZE, LINKS_SIZE + OWNER_SIZE] {
+                let (layout, header_at) = object_layout(prefix, value);
+                assert!(header_at >= prefix);
+                assert_eq!(header_at % align, 0);
+                assert_eq!(header_at % 8, 0);
+                let value_at = header_at + value_offset(align);
+                assert_eq!(value_at % align, 0);
+                assert!(value_at + value.size() <= layout.size());
+            }
+        }
+    }
+
+    #[test]
+    fn header_sizes() {
+        assert_eq!(core::mem::size_of::<RcHeader>(), 16);
+        assert_eq!(core::mem::size_of::<GcLinks>(), 24);
+    }
+}

@@ -1,0 +1,121 @@
+//! The visitor that [`Traverse`](crate::Traverse) implementations report handles to.
+
+use crate::handle::Gc;
+use crate::heap::HeapState;
+use crate::raw::{List, ObjPtr};
+use crate::traverse::Traverse;
+
+/// `gc_refs` value of an object proven reachable during `move_unreachable`.
+pub(crate) const REACHABLE: usize = usize::MAX;
+
+/// Receives the handles a value owns; passed to [`Traverse::traverse`].
+///
+/// The collector uses one visitor per phase (subtracting internal references, marking
+/// reachable objects, listing referents); implementations of `Traverse` only ever call
+/// [`visit`](Visitor::visit).
+pub struct Visitor<'a> {
+    mode: Mode<'a>,
+}
+
+pub(crate) enum Mode<'a> {
+    /// `subtract_refs`: each visit of an object in the collection's set decrements its
+    /// `gc_refs`. With `closure`, verified old objects that are reached join the set
+    /// first (a full collection examines what candidates reach, not the whole heap).
+    Subtract {
+        heap: &'a HeapState,
+        set: &'a mut Vec<ObjPtr>,
+        closure: bool,
+    },
+    /// `move_unreachable`: each object of the set that is reached is marked reachable
+    /// and pushed, to be traversed in turn (an explicit stack, no recursion).
+    Mark {
+        heap: &'a HeapState,
+        stack: &'a mut Vec<ObjPtr>,
+    },
+    /// Collects every reported handle (for introspection and leak reports).
+    Referents { out: &'a mut Vec<ObjPtr> },
+}
+
+impl<'a> Visitor<'a> {
+    pub(crate) fn new(mode: Mode<'a>) -> Self {
+        Visitor { mode }
+    }
+
+    /// Reports one handle owned by the value being traversed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, Traverse, Visitor};
+    ///
+    /// struct Holder(Vec<Gc<String>>);
+    ///
+    /// // SAFETY: reports each handle in the vector once, and nothing else.
+    /// unsafe impl Traverse for Holder {
+    ///     fn traverse(&self, visitor: &mut Visitor<'_>) {
+    ///         for g in &self.0 {
+    ///             visitor.visit(g);
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = Gc::new(Holder(vec![Gc::new(String::new())]));
+    /// ```
+    #[inline]
+    pub fn visit<T: Traverse + 'static>(&mut self, gc: &Gc<T>) {
+        self.visit_obj(gc.obj());
+    }
+
+    #[inline]
+    pub(crate) fn visit_obj(&mut self, obj: ObjPtr) {
+        match &mut self.mode {
+            Mode::Subtract { heap, set, closure } => {
+                if !in_heap(obj, heap) {
+                    return;
+                }
+                match obj.list() {
+                    List::Collecting => {}
+                    List::Old if *closure => heap.add_to_set(obj, set),
+                    _ => return,
+                }
+                let refs = obj.gc_refs();
+                assert!(
+                    refs > 0,
+                    "gc_refs underflow on a `{}`: a Traverse impl reported a handle it does not own, \
+                     or one handle twice",
+                    obj.type_name()
+                );
+                obj.set_gc_refs(refs - 1);
+            }
+            Mode::Mark { heap, stack } => {
+                if in_heap(obj, heap)
+                    && obj.list() == List::Collecting
+                    && obj.gc_refs() != REACHABLE
+                {
+                    obj.set_gc_refs(REACHABLE);
+                    stack.push(obj);
+                }
+            }
+            Mode::Referents { out } => out.push(obj),
+        }
+    }
+}
+
+/// Whether `obj` is a tracked, live object of `heap` (handles into other heaps are
+/// references from outside, as far as this heap's collector is concerned).
+#[inline]
+fn in_heap(obj: ObjPtr, heap: &HeapState) -> bool {
+    obj.is_tracked()
+        && obj.flags() & (crate::raw::ORPHAN | crate::raw::DEAD) == 0
+        && core::ptr::eq(obj.heap_ptr(), heap)
+}
+
+impl core::fmt::Debug for Visitor<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let phase = match self.mode {
+            Mode::Subtract { .. } => "subtract_refs",
+            Mode::Mark { .. } => "move_unreachable",
+            Mode::Referents { .. } => "referents",
+        };
+        f.debug_struct("Visitor").field("phase", &phase).finish()
+    }
+}

@@ -1,0 +1,2 @@
+//! CPython's `gc` module for gc-core heaps (work in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,385 @@
+//! Cycle collection: drop counters decide (each object dropped exactly once, at the
+//! right step).
+
+use gc_core::{Gc, Heap, Traverse};
+use gc_tests::{scaled, DropLog, Node};
+use std::cell::RefCell;
+
+fn quiet_heap() -> Heap {
+    let heap = Heap::new();
+    heap.disable();
+    heap
+}
+
+#[test]
+fn acyclic_garbage_is_freed_by_reference_counting() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let a = Node::new(&heap, &log, 1);
+    let b = Node::new(&heap, &log, 2);
+    a.link(&b);
+    drop(b);
+    assert_eq!(log.count(), 0);
+    drop(a);
+    assert_eq!(log.ids(), vec![1, 2]);
+    assert_eq!(heap.tracked_count(), 0);
+}
+
+#[test]
+fn self_cycle() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let a = Node::new(&heap, &log, 1);
+    a.link(&a);
+    drop(a);
+    assert_eq!(log.count(), 0, "a cycle is not freed by reference counting");
+    let stats = heap.collect();
+    assert_eq!(stats.collected, 1);
+    assert_eq!(log.ids(), vec![1]);
+    assert_eq!(heap.tracked_count(), 0);
+}
+
+#[test]
+fn two_cycle() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let a = Node::new(&heap, &log, 1);
+    let b = Node::new(&heap, &log, 2);
+    a.link(&b);
+    b.link(&a);
+    drop((a, b));
+    assert_eq!(heap.collect().collected, 2);
+    assert_eq!(log.count(), 2);
+    log.assert_no_double_drop();
+}
+
+#[test]
+fn cycle_with_outside_reference_in_survives_until_released() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let a = Node::new(&heap, &log, 1);
+    let b = Node::new(&heap, &log, 2);
+    a.link(&b);
+    b.link(&a);
+    let root = a.clone();
+    drop((a, b));
+    assert_eq!(heap.collect().collected, 0);
+    assert_eq!(log.count(), 0);
+    assert_eq!(root.edges.borrow()[0].id, 2);
+    drop(root);
+    assert_eq!(heap.collect().collected, 2);
+    assert_eq!(log.count(), 2);
+}
+
+#[test]
+fn cycle_with_reference_out_frees_only_the_cycle() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let outside = Node::new(&heap, &log, 9);
+    let a = Node::new(&heap, &log, 1);
+    let b = Node::new(&heap, &log, 2);
+    a.link(&b);
+    b.link(&a);
+    a.link(&outside);
+    drop((a, b));
+    assert_eq!(heap.collect().collected, 2);
+    assert_eq!(log.ids().len(), 2);
+    assert!(!log.dropped(9));
+    assert_eq!(Gc::strong_count(&outside), 1);
+    drop(outside);
+    assert!(log.dropped(9));
+}
+
+#[test]
+fn collection_that_finds_nothing() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let keep: Vec<_> = (0..10).map(|i| Node::new(&heap, &log, i)).collect();
+    for w in keep.windows(2) {
+        w[0].link(&w[1]);
+        w[1].link(&w[0]);
+    }
+    let stats = heap.collect();
+    assert_eq!((stats.collected, stats.skipped), (0, false));
+    assert_eq!(log.count(), 0);
+    drop(keep);
+    assert_eq!(heap.collect().collected, 10);
+}
+
+#[test]
+fn young_collection_leaves_old_cycles_to_the_full_one() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    // An old cycle: promoted to generation 2 by a full collection.
+    let a = Node::new(&heap, &log, 1);
+    let b = Node::new(&heap, &log, 2);
+    a.link(&b);
+    b.link(&a);
+    heap.collect();
+    assert_eq!(heap.generation_len(2), 2);
+    drop((a, b));
+    // A young collection does not look at generation 2.
+    assert_eq!(heap.collect_generation(0).collected, 0);
+    assert_eq!(log.count(), 0);
+    // A young cycle is found by a young collection.
+    let c = Node::new(&heap, &log, 3);
+    c.link(&c);
+    drop(c);
+    assert_eq!(heap.collect_generation(0).collected, 1);
+    assert!(log.dropped(3));
+    // The full collection finds the old cycle.
+    assert_eq!(heap.collect().collected, 2);
+    assert_eq!(log.count(), 3);
+}
+
+#[test]
+fn survivors_move_through_the_generations() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let a = Node::new(&heap, &log, 1);
+    assert_eq!(Gc::to_any(&a).generation(), Some(0));
+    heap.collect_generation(0);
+    assert_eq!(Gc::to_any(&a).generation(), Some(1));
+    heap.collect_generation(1);
+    assert_eq!(Gc::to_any(&a).generation(), Some(2));
+    heap.collect();
+    assert_eq!(Gc::to_any(&a).generation(), Some(2));
+}
+
+#[test]
+fn full_collection_examines_only_candidates() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let n = scaled(1000);
+    let nodes: Vec<_> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
+    for w in nodes.windows(2) {
+        w[0].link(&w[1]);
+        w[1].link(&w[0]);
+    }
+    let root = nodes[0].clone();
+    drop(nodes);
+    // The first full collection examines everything once ...
+    let first = heap.collect();
+    assert_eq!(first.collected, 0);
+    assert!(first.candidates >= n);
+    // ... later ones have nothing new to examine.
+    let second = heap.collect();
+    assert_eq!(second.candidates, 0);
+    // Dropping a reference into the old heap makes that object a candidate again:
+    // the collection examines what it reaches and finds it all alive.
+    let extra = root.edges.borrow()[0].clone();
+    drop(extra);
+    let third = heap.collect();
+    assert_eq!(third.collected, 0);
+    assert!(third.candidates > 0);
+    drop(root);
+    assert_eq!(heap.collect().collected, n);
+    assert_eq!(log.count(), n);
+}
+
+#[test]
+fn automatic_collection_with_thresholds() {
+    let heap = Heap::new();
+    heap.set_threshold(10, 10, 10);
+    let log = DropLog::new();
+    for i in 0..100 {
+        let a = Node::new(&heap, &log, i);
+        a.link(&a);
+    }
+    assert!(
+        log.count() >= 80,
+        "automatic collections freed only {}",
+        log.count()
+    );
+    heap.collect();
+    assert_eq!(log.count(), 100);
+    log.assert_no_double_drop();
+}
+
+#[test]
+fn disable_prevents_automatic_collection() {
+    let heap = Heap::new();
+    heap.set_threshold(10, 10, 10);
+    heap.disable();
+    assert!(!heap.is_enabled());
+    let log = DropLog::new();
+    for i in 0..100 {
+        let a = Node::new(&heap, &log, i);
+        a.link(&a);
+    }
+    assert_eq!(log.count(), 0);
+    assert_eq!(heap.get_stats()[0].collections, 0);
+    heap.enable();
+    assert_eq!(heap.collect().collected, 100);
+}
+
+#[test]
+fn get_count_and_collect_generations_follow_cpython() {
+    let heap = quiet_heap();
+    heap.collect();
+    let log = DropLog::new();
+    let _x = Node::new(&heap, &log, 1);
+    assert_eq!(heap.get_count().0, 1);
+    heap.collect_generation(0);
+    assert_eq!(heap.get_count(), (0, 1, 0));
+    heap.collect_generation(1);
+    assert_eq!(heap.get_count(), (0, 0, 1));
+    heap.collect_generation(2);
+    assert_eq!(heap.get_count(), (0, 0, 0));
+}
+
+#[test]
+fn refcell_mutably_borrowed_during_collection_keeps_its_objects() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let a = Node::new(&heap, &log, 1);
+    let b = Node::new(&heap, &log, 2);
+    a.link(&b);
+    b.link(&a);
+    let a2 = a.clone();
+    drop((a, b));
+    {
+        let guard = a2.edges.borrow_mut();
+        // a's edges cannot be read: b looks referenced from outside; nothing is freed
+        // and nothing panics.
+        let _ = heap.collect();
+        assert_eq!(log.count(), 0);
+        drop(guard);
+    }
+    drop(a2);
+    assert_eq!(heap.collect().collected, 2);
+}
+
+#[test]
+fn long_chain_drop_does_not_overflow_a_small_stack() {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let heap = quiet_heap();
+            let log = DropLog::new();
+            let n = scaled(1_000_000);
+            let mut head = Node::new(&heap, &log, 0);
+            for i in 1..n {
+                let next = Node::new(&heap, &log, i);
+                next.link(&head);
+                head = next;
+            }
+            drop(head);
+            assert_eq!(log.count(), n);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn big_garbage_ring_and_reachable_chain_collect_on_a_small_stack() {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let heap = quiet_heap();
+            let log = DropLog::new();
+            let n = scaled(1_000_000);
+            let first = Node::new(&heap, &log, 0);
+            let mut prev = first.clone();
+            for i in 1..n {
+                let next = Node::new(&heap, &log, i);
+                prev.link(&next);
+                next.link(&prev);
+                prev = next;
+            }
+            prev.link(&first);
+            first.link(&prev);
+            drop(prev);
+            // Reachable: examined, nothing freed.
+            assert_eq!(heap.collect().collected, 0);
+            drop(first);
+            assert_eq!(heap.collect().collected, n);
+            assert_eq!(log.count(), n);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[derive(Traverse)]
+struct Peek {
+    other: RefCell<Option<Gc<Peek>>>,
+    #[traverse(skip)]
+    seen: std::rc::Rc<RefCell<Vec<String>>>,
+}
+
+impl Drop for Peek {
+    fn drop(&mut self) {
+        if let Some(o) = self.other.borrow().as_ref() {
+            let r = Gc::try_deref(o).map(|_| ()).map_err(|e| e.to_string());
+            self.seen.borrow_mut().push(format!("{r:?}"));
+        }
+    }
+}
+
+/// A `Drop` impl that reads a neighbour in its own dead cycle gets an error (a panic
+/// from plain deref), never freed memory.
+#[test]
+fn drop_reading_a_neighbour_in_its_cycle_sees_a_dead_handle() {
+    let heap = quiet_heap();
+    let seen = std::rc::Rc::new(RefCell::new(Vec::new()));
+    let a = heap.alloc(Peek {
+        other: RefCell::new(None),
+        seen: seen.clone(),
+    });
+    let b = heap.alloc(Peek {
+        other: RefCell::new(Some(a.clone())),
+        seen: seen.clone(),
+    });
+    *a.other.borrow_mut() = Some(b.clone());
+    drop((a, b));
+    assert_eq!(heap.collect().collected, 2);
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 2);
+    for s in seen.iter() {
+        assert!(s.contains("collector has destroyed"), "{s}");
+    }
+}
+
+#[test]
+fn nested_collect_request_is_skipped() {
+    #[derive(Traverse)]
+    struct Collector {
+        me: RefCell<Option<Gc<Collector>>>,
+        #[traverse(skip)]
+        heap: Heap,
+        #[traverse(skip)]
+        result: std::rc::Rc<std::cell::Cell<Option<bool>>>,
+    }
+    impl Drop for Collector {
+        fn drop(&mut self) {
+            self.result.set(Some(self.heap.collect().skipped));
+        }
+    }
+    let heap = quiet_heap();
+    let result = std::rc::Rc::new(std::cell::Cell::new(None));
+    let c = heap.alloc(Collector {
+        me: RefCell::new(None),
+        heap: heap.clone(),
+        result: result.clone(),
+    });
+    *c.me.borrow_mut() = Some(c.clone());
+    drop(c);
+    assert_eq!(heap.collect().collected, 1);
+    assert_eq!(result.get(), Some(true));
+}
+
+#[test]
+fn leaves_are_untracked() {
+    let heap = quiet_heap();
+    let leaf = heap.alloc(5u64);
+    let s = heap.alloc(String::from("x"));
+    assert!(!Gc::is_tracked(&leaf));
+    assert!(!Gc::is_tracked(&s));
+    assert_eq!(heap.tracked_count(), 0);
+    let log = DropLog::new();
+    let n = Node::new(&heap, &log, 1);
+    assert!(Gc::is_tracked(&n));
+    assert_eq!(heap.tracked_count(), 1);
+}
