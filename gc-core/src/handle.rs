@@ -40,7 +40,7 @@ use crate::visitor::{Mode, Visitor};
 /// assert_eq!(Gc::strong_count(&a), 2);
 /// assert_eq!(*b, "hello");
 /// ```
-pub struct Gc<T: Traverse + 'static> {
+pub struct Gc<T> {
     obj: ObjPtr,
     _owns: PhantomData<T>,
 }
@@ -182,19 +182,19 @@ impl<T: Traverse + 'static> Gc<T> {
     }
 }
 
-impl<T: Traverse + 'static> Drop for Gc<T> {
+impl<T> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
         self.obj.release_strong();
     }
 }
 
-impl<T: Traverse + 'static> Clone for Gc<T> {
+impl<T> Clone for Gc<T> {
     /// Adds a strong reference (also to a dead handle, which stays dead).
     #[inline]
     fn clone(&self) -> Self {
         self.obj.inc_strong();
-        Gc::from_obj(self.obj)
+        Gc { obj: self.obj, _owns: PhantomData }
     }
 }
 
@@ -320,7 +320,7 @@ impl<T: Traverse + 'static> From<T> for Gc<T> {
 /// drop(strong);
 /// assert!(weak.upgrade().is_none());
 /// ```
-pub struct Weak<T: Traverse + 'static> {
+pub struct Weak<T> {
     obj: ObjPtr,
     _owns: PhantomData<T>,
 }
@@ -354,7 +354,7 @@ impl<T: Traverse + 'static> Weak<T> {
     }
 }
 
-impl<T: Traverse + 'static> Clone for Weak<T> {
+impl<T> Clone for Weak<T> {
     fn clone(&self) -> Self {
         self.obj.inc_weak();
         Weak {
@@ -364,7 +364,7 @@ impl<T: Traverse + 'static> Clone for Weak<T> {
     }
 }
 
-impl<T: Traverse + 'static> Drop for Weak<T> {
+impl<T> Drop for Weak<T> {
     fn drop(&mut self) {
         self.obj.release_weak();
     }
