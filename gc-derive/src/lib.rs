@@ -609,7 +609,7 @@ impl VariantInfo {
     /// `Self::Variant { a: __gc_field_0, b: _, .. } => { visits }`.
     fn arm(&self, visitor: &Ident) -> TokenStream2 {
         let ident = &self.ident;
-        let binding = |index: usize| format_ident(&format!("__gc_field_{index}"));
+        let binding = |index: usize| call_site_ident(&format!("__gc_field_{index}"));
         let visited = self
             .fields
             .iter()
@@ -648,7 +648,7 @@ impl VariantInfo {
     }
 }
 
-fn format_ident(name: &str) -> Ident {
+fn call_site_ident(name: &str) -> Ident {
     Ident::new(name, Span::call_site())
 }
 
