@@ -1,0 +1,74 @@
+//! Stack-overflow probes in a child process.
+//!
+//! A stack overflow aborts the whole process, so no overflowing case may ever run
+//! in-process. Before benchmarking a workload whose recursion depth grows with its
+//! size ([`Workload::may_overflow`]), the bench binary re-executes itself with
+//! [`PROBE_ENV`] set; the child runs that one workload once for one crate on the
+//! given stack and exits. An abort with Rust's "has overflowed its stack" message
+//! means [`Probe::StackOverflow`].
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{entry, Workload};
+
+/// Environment variable that turns the bench binary into a probe child:
+/// `"<crate id>|<workload name>|<size>|<stack bytes>"`.
+pub const PROBE_ENV: &str = "GC_BENCHES_PROBE";
+
+/// What a probe found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// The workload ran to the end and its drop checks passed.
+    Ok,
+    /// The workload overflowed its stack (the child aborted).
+    StackOverflow,
+    /// The child failed some other way; holds its exit status and stderr.
+    Failed(String),
+}
+
+/// If [`PROBE_ENV`] is set, runs the probe it describes and returns `true` (the
+/// caller should exit). Call it first thing in the bench binary's `main`.
+///
+/// # Panics
+///
+/// If the variable is malformed, or the workload fails its checks (the parent
+/// reports that as [`Probe::Failed`]).
+pub fn child_main() -> bool {
+    let Some(spec) = std::env::var_os(PROBE_ENV) else {
+        return false;
+    };
+    let spec = spec.to_string_lossy().into_owned();
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [id, workload, size, stack] = parts[..] else {
+        panic!("{PROBE_ENV} must be `crate|workload|size|stack`, got {spec:?}");
+    };
+    let entry = entry(id).unwrap_or_else(|| panic!("{PROBE_ENV}: unknown crate {id:?}"));
+    let workload = Workload::from_name(workload)
+        .unwrap_or_else(|| panic!("{PROBE_ENV}: unknown workload {workload:?}"));
+    let size: usize = size.parse().expect("probe size");
+    let stack: usize = stack.parse().expect("probe stack");
+    entry.run_on_thread(workload, size, stack);
+    true
+}
+
+/// Runs workload `w` at `size` for crate `crate_id` once, on a `stack`-byte stack, in
+/// a child process of `exe` (a binary whose `main` calls [`child_main`] first).
+pub fn probe(exe: &Path, crate_id: &str, w: Workload, size: usize, stack: usize) -> Probe {
+    let output = Command::new(exe)
+        .env(PROBE_ENV, format!("{crate_id}|{}|{size}|{stack}", w.name()))
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => return Probe::Failed(format!("could not start {}: {e}", exe.display())),
+    };
+    if output.status.success() {
+        return Probe::Ok;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("has overflowed its stack") {
+        Probe::StackOverflow
+    } else {
+        Probe::Failed(format!("{}: {}", output.status, stderr.trim()))
+    }
+}
