@@ -46,7 +46,8 @@ pub struct Gc<T> {
 }
 
 impl<T: Traverse + 'static> Gc<T> {
-    /// Allocates `value` in this thread's default heap.
+    /// Allocates `value` in this thread's default heap (a leaf belongs to no heap and
+    /// is simply allocated).
     ///
     /// # Panics
     /// If the thread is exiting and its default heap has been shut down;
@@ -61,6 +62,10 @@ impl<T: Traverse + 'static> Gc<T> {
     /// # Errors
     /// [`AllocError`] holding `value`, during or after thread exit.
     pub fn try_new(value: T) -> Result<Gc<T>, AllocError<T>> {
+        if !crate::traverse::is_tracked_type::<T>() {
+            // Leaves belong to no heap.
+            return Ok(Gc::from_obj(crate::raw::alloc_object(value, false, None)));
+        }
         let mut value = Some(value);
         match with_default_heap(|h| h.try_alloc(value.take().expect("value taken twice"))) {
             Ok(result) => result,
@@ -194,7 +199,10 @@ impl<T> Clone for Gc<T> {
     #[inline]
     fn clone(&self) -> Self {
         self.obj.inc_strong();
-        Gc { obj: self.obj, _owns: PhantomData }
+        Gc {
+            obj: self.obj,
+            _owns: PhantomData,
+        }
     }
 }
 

@@ -49,6 +49,9 @@ pub(crate) struct VTable {
     pub(crate) value_layout: Layout,
     /// Offset of the value from the `RcHeader`.
     pub(crate) value_offset: usize,
+    /// Allocation layout and header offset for each prefix: none (untracked), the
+    /// collector links (tracked), links and owner slot (tracked with an owner).
+    layouts: [(Layout, usize); 3],
     traverse: unsafe fn(NonNull<RcHeader>, &mut Visitor<'_>),
     finalize: Option<unsafe fn(NonNull<RcHeader>)>,
     drop_value: unsafe fn(NonNull<RcHeader>),
@@ -110,6 +113,11 @@ impl<T: Traverse + 'static> HasVTable for T {
         type_id: TypeId::of::<T>,
         value_layout: Layout::new::<T>(),
         value_offset: value_offset(align_of::<T>()),
+        layouts: [
+            object_layout(0, Layout::new::<T>()),
+            object_layout(LINKS_SIZE, Layout::new::<T>()),
+            object_layout(LINKS_SIZE + OWNER_SIZE, Layout::new::<T>()),
+        ],
         traverse: traverse_erased::<T>,
         finalize: if T::HAS_FINALIZER {
             Some(finalize_erased::<T>)
@@ -234,28 +242,31 @@ impl core::fmt::Debug for ObjPtr {
 }
 
 /// The layout of an object with the given prefix and value layout, and the offset of
-/// its `RcHeader` in it.
-fn object_layout(prefix: usize, value: Layout) -> (Layout, usize) {
-    let align = value.align().max(align_of::<RcHeader>());
+/// its `RcHeader` in it. Evaluated at compile time for each type (`VTable::layouts`).
+const fn object_layout(prefix: usize, value: Layout) -> (Layout, usize) {
+    let align = if value.align() > align_of::<RcHeader>() {
+        value.align()
+    } else {
+        align_of::<RcHeader>()
+    };
     // The RcHeader offset must be a multiple of the value's alignment so that the
     // value lands at a fixed offset from the header (see `value_offset`).
     let header_at = prefix.div_ceil(align) * align;
     let size = header_at + value_offset(value.align()) + value.size();
-    let layout = Layout::from_size_align(size, align)
-        .unwrap_or_else(|_| panic!("object too large: {size} bytes"))
-        .pad_to_align();
+    let layout = match Layout::from_size_align(size, align) {
+        Ok(l) => l.pad_to_align(),
+        Err(_) => panic!("object too large"),
+    };
     (layout, header_at)
 }
 
-fn prefix_size(flags: u32) -> usize {
-    let mut p = 0;
-    if flags & TRACKED != 0 {
-        p += LINKS_SIZE;
+/// Which of `VTable::layouts` an object with these flags uses.
+fn layout_index(flags: u32) -> usize {
+    match (flags & TRACKED != 0, flags & OWNED != 0) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
     }
-    if flags & OWNED != 0 {
-        p += OWNER_SIZE;
-    }
-    p
 }
 
 /// Allocates an object holding `value` with `strong = 1` (the returned handle's).
@@ -277,7 +288,7 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
         debug_assert!(tracked, "objects with an owner are always tracked");
         flags |= OWNED;
     }
-    let (layout, header_at) = object_layout(prefix_size(flags), Layout::new::<T>());
+    let (layout, header_at) = T::VTABLE.layouts[layout_index(flags)];
     // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
     let base = unsafe { std::alloc::alloc(layout) };
     let Some(base) = NonNull::new(base) else {
@@ -566,19 +577,44 @@ impl ObjPtr {
     }
 
     /// Drops a strong reference: the one release path for every strong handle.
+    #[inline]
     pub(crate) fn release_strong(self) {
         let s = self.strong();
         debug_assert!(s > 0, "strong count underflow");
         self.set_strong(s - 1);
+        let flags = self.flags();
         if s > 1 {
-            if self.list() == List::Old && self.flags() & (TRACKED | ORPHAN) == TRACKED {
-                // A reference into a verified old object went away: it may have become
-                // garbage, so the next full collection must look at it.
-                crate::heap::with_heap_of(self, |heap| heap.mark_pending(self));
+            // `Old` is list value 3 with TRACKED set and ORPHAN clear; an untracked
+            // object has flags 0 and never matches.
+            if flags & (LIST_MASK | TRACKED | ORPHAN) == List::Old as u32 | TRACKED {
+                self.lost_reference_to_old();
             }
             return;
         }
-        let flags = self.flags();
+        if flags == 0 {
+            // An untracked leaf with nothing special about it: no finalizer, owner,
+            // callbacks or heap. Destroy it as `Rc` would; its value cannot own a
+            // handle the collector knows about, so no trashcan is needed.
+            self.set_flag(DEAD);
+            // SAFETY: strong is zero: no handle can reach the value, DEAD is set, and
+            // this is the only path that destroys an untracked value.
+            unsafe { self.drop_value() };
+            self.release_weak();
+            return;
+        }
+        self.last_reference_dropped(flags);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lost_reference_to_old(self) {
+        // A reference into a verified old object went away: it may have become
+        // garbage, so the next full collection must look at it.
+        crate::heap::with_heap_of(self, |heap| heap.mark_pending(self));
+    }
+
+    #[inline(never)]
+    fn last_reference_dropped(self, flags: u32) {
         if flags & DEAD != 0 {
             // The collector destroyed the value; this was the last dead handle.
             if self.weak_raw() == 0 {
@@ -643,9 +679,7 @@ impl ObjPtr {
     /// list, and no `ObjPtr` to it is used afterwards.
     unsafe fn dealloc(self) {
         debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
-        let flags = self.flags();
-        let vt = self.vtable();
-        let (layout, header_at) = object_layout(prefix_size(flags), vt.value_layout);
+        let (layout, header_at) = self.vtable().layouts[layout_index(self.flags())];
         // SAFETY: the allocation starts `header_at` bytes before the header (the same
         // computation `alloc_object` made) and `self.0` carries its provenance.
         let base = unsafe { self.0.byte_sub(header_at) }.cast::<u8>();
