@@ -513,8 +513,10 @@ impl GcAny {
             return Vec::new();
         }
         let mut out = Vec::new();
-        self.obj
-            .traverse(&mut Visitor::new(Mode::Referents { out: &mut out }));
+        self.obj.traverse(&mut Visitor::new(Mode::Referents {
+            out: &mut out,
+            sync_tag: 0,
+        }));
         out.into_iter().map(GcAny::from_obj_cloned).collect()
     }
 

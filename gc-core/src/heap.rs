@@ -66,6 +66,9 @@ pub(crate) struct HeapState {
     pub(crate) garbage: RefCell<Vec<GcAny>>,
     /// The report of the completed shutdown.
     pub(crate) shutdown_report: RefCell<Option<ShutdownReport>>,
+    /// For a heap behind a `sync::Heap`: the tag of its lock (0 otherwise). Only
+    /// thread-safe handles with this tag are reported by traversals of this heap.
+    pub(crate) sync_tag: Cell<usize>,
 }
 
 impl HeapState {
@@ -88,6 +91,7 @@ impl HeapState {
             save_all: Cell::new(false),
             garbage: RefCell::new(Vec::new()),
             shutdown_report: RefCell::new(None),
+            sync_tag: Cell::new(0),
         }
     }
 

@@ -76,6 +76,9 @@
 //! # Threads
 //!
 //! `Gc`, `Weak` and `Heap` are `!Send` and `!Sync`: each heap belongs to one thread.
+//! The [`sync`] module is the thread-safe flavour: `sync::Gc<T>` is `Send + Sync` for
+//! `T: Send`, the heap is guarded by a lock that readers hold and collections stop the
+//! world with, and shutdown gives up after a grace period instead of deadlocking.
 //!
 //! # Safety
 //!
@@ -93,6 +96,7 @@ mod heap;
 mod impls;
 mod raw;
 mod shutdown;
+pub mod sync;
 mod traverse;
 mod visitor;
 mod weak;

@@ -337,6 +337,13 @@ impl ObjPtr {
         self.0
     }
 
+    /// A pointer to the value (of type `T`, which the caller knows).
+    pub(crate) fn value_ptr<T>(self) -> NonNull<T> {
+        // SAFETY: the value lies `value_offset` bytes after the header, within the
+        // allocation whose provenance `self.0` carries.
+        unsafe { self.0.byte_add(self.vtable().value_offset) }.cast()
+    }
+
     fn header(&self) -> &RcHeader {
         // SAFETY: by the type's invariant the allocation is live; the header is
         // initialised by `alloc_object` and only ever accessed through `Cell`s.

@@ -221,7 +221,7 @@ pub(crate) fn shutdown(heap: &Heap) -> ShutdownReport {
         if objs.is_empty() {
             break;
         }
-        leaks.extend(describe(&objs));
+        leaks.extend(describe(&objs, s.sync_tag.get()));
         for &obj in &objs {
             s.unlink(obj);
             obj.inc_strong();
@@ -278,13 +278,16 @@ pub(crate) fn shutdown(heap: &Heap) -> ShutdownReport {
 
 /// Describes each object of `objs` with the references into it that the traversals
 /// of the others report.
-fn describe(objs: &[ObjPtr]) -> Vec<LeakedObject> {
+fn describe(objs: &[ObjPtr], sync_tag: usize) -> Vec<LeakedObject> {
     let index: HashMap<ObjPtr, usize> = objs.iter().enumerate().map(|(i, &o)| (o, i)).collect();
     let mut referrers: Vec<Vec<&'static str>> = vec![Vec::new(); objs.len()];
     let mut out = Vec::new();
     for &obj in objs {
         out.clear();
-        obj.traverse(&mut Visitor::new(Mode::Referents { out: &mut out }));
+        obj.traverse(&mut Visitor::new(Mode::Referents {
+            out: &mut out,
+            sync_tag,
+        }));
         for target in &out {
             if let Some(&i) = index.get(target) {
                 referrers[i].push(obj.type_name());

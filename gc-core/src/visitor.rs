@@ -32,8 +32,12 @@ pub(crate) enum Mode<'a> {
         heap: &'a HeapState,
         stack: &'a mut Vec<ObjPtr>,
     },
-    /// Collects every reported handle (for introspection and leak reports).
-    Referents { out: &'a mut Vec<ObjPtr> },
+    /// Collects every reported handle (for introspection and leak reports). `sync_tag`
+    /// is the lock tag of the heap being inspected (0 for a single-threaded heap).
+    Referents {
+        out: &'a mut Vec<ObjPtr>,
+        sync_tag: usize,
+    },
 }
 
 impl<'a> Visitor<'a> {
@@ -95,7 +99,7 @@ impl<'a> Visitor<'a> {
                     stack.push(obj);
                 }
             }
-            Mode::Referents { out } => out.push(obj),
+            Mode::Referents { out, .. } => out.push(obj),
         }
     }
 }
@@ -107,6 +111,18 @@ fn in_heap(obj: ObjPtr, heap: &HeapState) -> bool {
     obj.is_tracked()
         && obj.flags() & (crate::raw::ORPHAN | crate::raw::DEAD) == 0
         && core::ptr::eq(obj.heap_ptr(), heap)
+}
+
+impl Visitor<'_> {
+    /// The lock tag of the heap whose objects are being traversed (0 for a
+    /// single-threaded heap): thread-safe handles report themselves only to their own
+    /// heap, whose lock the traversing thread holds.
+    pub(crate) fn sync_tag(&self) -> usize {
+        match &self.mode {
+            Mode::Subtract { heap, .. } | Mode::Mark { heap, .. } => heap.sync_tag.get(),
+            Mode::Referents { sync_tag, .. } => *sync_tag,
+        }
+    }
 }
 
 impl core::fmt::Debug for Visitor<'_> {

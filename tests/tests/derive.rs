@@ -321,7 +321,10 @@ struct HalfHidden {
 /// keeps `a` and everything `a` reaches: nothing is freed, nothing is dropped. Heap shutdown's
 /// leak report names both objects and, for `a`, the reference no traversal reports.
 #[test]
-#[cfg_attr(miri, ignore = "leaks a cycle past shutdown by design (orphans keep their memory), which Miri's leak check rejects")]
+#[cfg_attr(
+    miri,
+    ignore = "leaks a cycle past shutdown by design (orphans keep their memory), which Miri's leak check rejects"
+)]
 fn skipped_handle_in_a_tracked_cycle_leaks_and_shutdown_reports_it() {
     let heap = Heap::new();
     let log = DropLog::new();

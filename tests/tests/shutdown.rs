@@ -179,11 +179,20 @@ fn leak_report_names_the_type_behind_a_missing_visit() {
     let heap = Heap::new();
     let log = DropLog::new();
     let escape = Rc::new(RefCell::new(None));
-    let f = heap.alloc(Forgetful { _partner: escape.clone() });
-    let p = heap.alloc(Partner { back: RefCell::new(Some(f.clone())), _log: log.token(1) });
+    let f = heap.alloc(Forgetful {
+        _partner: escape.clone(),
+    });
+    let p = heap.alloc(Partner {
+        back: RefCell::new(Some(f.clone())),
+        _log: log.token(1),
+    });
     *escape.borrow_mut() = Some(p.clone());
     drop((f, p));
-    assert_eq!(heap.collect().collected, 0, "the missed visit keeps the cycle alive");
+    assert_eq!(
+        heap.collect().collected,
+        0,
+        "the missed visit keeps the cycle alive"
+    );
     let report = heap.shutdown();
     assert_eq!(report.leaks.len(), 2, "{}", report.leaks);
     let partner = report.leaks.of_type("Partner").next().unwrap();
@@ -193,7 +202,10 @@ fn leak_report_names_the_type_behind_a_missing_visit() {
     assert_eq!((forgetful.strong_count, forgetful.traversed_refs), (1, 1));
     assert!(forgetful.referrers[0].ends_with("Partner"));
     let text = report.leaks.to_string();
-    assert!(text.contains("Forgetful") && text.contains("Partner"), "{text}");
+    assert!(
+        text.contains("Forgetful") && text.contains("Partner"),
+        "{text}"
+    );
     // The leaked cycle keeps its memory until it is broken by hand.
     assert!(!log.dropped(1));
     escape.borrow_mut().take();

@@ -1,0 +1,239 @@
+//! The heap lock of the thread-safe flavour: re-entrant, held by mutator guards and
+//! by the collector, with deferred drops and a bounded wait for shutdown.
+
+use core::cell::UnsafeCell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use super::primitive::{current_thread, lock, Condvar, Mutex, ThreadId};
+use crate::raw::ObjPtr;
+
+/// A reference whose release was deferred because another thread held the lock.
+pub(crate) enum Pending {
+    Strong(ObjPtr),
+    Weak(ObjPtr),
+}
+
+// SAFETY: a `Pending` is only created by a thread that owns the reference it stands
+// for, and only acted on by the lock's owner (`Gil::drain`), which has exclusive
+// access to every object of the heap.
+unsafe impl Send for Pending {}
+
+struct State {
+    /// The thread that holds the lock, if any.
+    owner: Option<ThreadId>,
+    /// How many times the owner has acquired it (re-entrancy).
+    depth: usize,
+}
+
+/// The lock, the references waiting for it, and the unsynchronised heap it guards.
+///
+/// Invariant: `heap`, and every object of it (headers, values, lists, counts), is
+/// accessed only by the thread recorded as `owner`, between the acquisition and the
+/// release of the lock. The mutex inside `state` orders one owner's accesses before
+/// the next owner's.
+pub(crate) struct Gil {
+    state: Mutex<State>,
+    released: Condvar,
+    pending: Mutex<Vec<Pending>>,
+    heap: UnsafeCell<crate::Heap>,
+}
+
+// SAFETY: the unsynchronised heap and its objects are touched only by the lock's
+// owner (the invariant above); everything else is behind mutexes. Values stored in a
+// thread-safe heap are `Send` (enforced by `sync::Heap::alloc`), and are dropped on
+// whichever thread holds the lock.
+unsafe impl Send for Gil {}
+// SAFETY: as above: shared access from several threads goes through the lock.
+unsafe impl Sync for Gil {}
+
+impl Gil {
+    pub(crate) fn new(heap: crate::Heap) -> Gil {
+        Gil {
+            state: Mutex::new(State {
+                owner: None,
+                depth: 0,
+            }),
+            released: Condvar::new(),
+            pending: Mutex::new(Vec::new()),
+            heap: UnsafeCell::new(heap),
+        }
+    }
+
+    /// An identifier of this lock (and heap), stable while it lives.
+    pub(crate) fn tag(&self) -> usize {
+        (self as *const Gil).addr()
+    }
+
+    /// Acquires the lock, waiting as long as it takes (re-entrant).
+    pub(crate) fn acquire(&self) -> GilGuard<'_> {
+        self.acquire_until(None)
+            .unwrap_or_else(|_| unreachable!("no deadline"))
+    }
+
+    /// Acquires the lock if it is free or already ours.
+    pub(crate) fn try_acquire(&self) -> Option<GilGuard<'_>> {
+        let me = current_thread().id();
+        let mut s = lock(&self.state);
+        match s.owner {
+            Some(o) if o == me => {}
+            Some(_) => return None,
+            None => s.owner = Some(me),
+        }
+        s.depth += 1;
+        Some(GilGuard { gil: self })
+    }
+
+    /// Acquires the lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// The thread that still held it when the time ran out.
+    pub(crate) fn acquire_timeout(&self, timeout: Duration) -> Result<GilGuard<'_>, ThreadId> {
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<GilGuard<'_>, ThreadId> {
+        let me = current_thread().id();
+        let mut s = lock(&self.state);
+        loop {
+            match s.owner {
+                Some(o) if o == me => break,
+                None => {
+                    s.owner = Some(me);
+                    break;
+                }
+                Some(other) => match deadline {
+                    None => s = self.released.wait(s).unwrap_or_else(|p| p.into_inner()),
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            return Err(other);
+                        }
+                        s = match self.released.wait_timeout(s, d - now) {
+                            Ok((g, _)) => g,
+                            Err(p) => p.into_inner().0,
+                        };
+                    }
+                },
+            }
+        }
+        s.depth += 1;
+        Ok(GilGuard { gil: self })
+    }
+
+    /// Queues the release of a reference for the lock's owner, then makes sure that
+    /// somebody drains it: if the lock is free by now, this thread does.
+    pub(crate) fn defer(&self, p: Pending) {
+        lock(&self.pending).push(p);
+        if broken_ordering() {
+            return;
+        }
+        // If the owner released the lock before seeing our entry, it is free now (or
+        // taken by a thread that will drain when it releases).
+        drop(self.try_acquire());
+    }
+
+    /// Releases the deferred references (as the owner).
+    fn drain(&self) {
+        loop {
+            let next = lock(&self.pending).pop();
+            match next {
+                Some(Pending::Strong(obj)) => obj.release_strong(),
+                Some(Pending::Weak(obj)) => obj.release_weak(),
+                None => break,
+            }
+        }
+    }
+
+    fn release(&self) {
+        let mut s = lock(&self.state);
+        debug_assert!(s.depth > 0 && s.owner == Some(current_thread().id()));
+        if s.depth > 1 {
+            s.depth -= 1;
+            return;
+        }
+        drop(s);
+        // Still the owner (depth 1): release what other threads deferred. A panic in
+        // a `Drop` run here must not leave the lock held forever: it is caught, the
+        // lock released, and the panic resumed afterwards.
+        let mut panic = None;
+        loop {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.drain())) {
+                panic.get_or_insert(p);
+            }
+            let mut s = lock(&self.state);
+            s.depth = 0;
+            s.owner = None;
+            drop(s);
+            self.released.notify_one();
+            // An entry pushed after our drain but while we still owned the lock would
+            // be stranded: its pusher's `try_acquire` failed. Look again.
+            if broken_ordering() || lock(&self.pending).is_empty() {
+                break;
+            }
+            let Some(g) = self.try_acquire() else { break };
+            // Re-acquired (depth 1): loop to drain, without recursing through Drop.
+            core::mem::forget(g);
+        }
+        if let Some(p) = panic {
+            if std::thread::panicking() {
+                eprintln!(
+                    "gc-core: a Drop run while releasing a heap lock panicked during unwinding"
+                );
+            } else {
+                resume_unwind(p);
+            }
+        }
+    }
+
+    /// The thread currently holding the lock.
+    pub(crate) fn holder(&self) -> Option<ThreadId> {
+        lock(&self.state).owner
+    }
+}
+
+/// Proof that this thread holds the lock; releases it (once per acquisition) on drop.
+pub(crate) struct GilGuard<'a> {
+    gil: &'a Gil,
+}
+
+impl GilGuard<'_> {
+    /// The heap, accessible because this thread holds the lock.
+    pub(crate) fn heap(&self) -> &crate::Heap {
+        // SAFETY: this thread owns the lock (the guard exists), so by the `Gil`
+        // invariant no other thread accesses the heap until it is released; the
+        // reference does not outlive the guard.
+        unsafe { &*self.gil.heap.get() }
+    }
+}
+
+impl Drop for GilGuard<'_> {
+    fn drop(&mut self) {
+        self.gil.release();
+    }
+}
+
+#[cfg(loom)]
+std::thread_local! {
+    static BROKEN: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Loom models only: makes `defer` and `release` skip their re-checks on this OS
+/// thread (where loom runs a model), which strands deferred releases;
+/// `tests/tests/loom.rs` shows loom finding it.
+#[cfg(loom)]
+pub fn break_deferred_release(on: bool) {
+    BROKEN.with(|b| b.set(on));
+}
+
+#[inline]
+fn broken_ordering() -> bool {
+    #[cfg(loom)]
+    {
+        BROKEN.with(|b| b.get())
+    }
+    #[cfg(not(loom))]
+    {
+        false
+    }
+}

@@ -1,0 +1,463 @@
+//! The thread-safe flavour: heaps whose objects are shared across threads.
+//!
+//! [`sync::Heap`](Heap), [`sync::Gc`](Gc) and [`sync::Weak`](Weak) mirror the
+//! single-threaded types; `Gc<T>` is `Send + Sync` when `T: Send`. Cycles whose
+//! members were created, linked and dropped on different threads are collected;
+//! finalizers, weak references and weak-reference callbacks work as in the
+//! single-threaded flavour.
+//!
+//! ```
+//! use gc_core::sync::{Gc, Heap};
+//! use gc_core::Traverse;
+//! use std::sync::Mutex;
+//!
+//! #[derive(Traverse)]
+//! struct Node {
+//!     next: Mutex<Option<Gc<Node>>>,
+//! }
+//!
+//! let heap = Heap::new();
+//! let a = heap.alloc(Node { next: Mutex::new(None) });
+//! let b = heap.alloc(Node { next: Mutex::new(Some(a.clone())) });
+//! let t = std::thread::spawn(move || {
+//!     *a.read().next.lock().unwrap() = Some(b.clone()); // a <-> b, linked on another thread
+//! });
+//! t.join().unwrap();
+//! assert_eq!(heap.collect().collected, 2);
+//! ```
+//!
+//! # Protocol: a heap lock held by mutator guards
+//!
+//! Each heap has one re-entrant lock. The thread that holds it has the heap to
+//! itself; everything that reads or writes objects takes it:
+//!
+//! * [`Gc::read`] returns a guard ([`Ref`]) that holds the lock while the value is
+//!   borrowed; cloning a handle, upgrading a weak one, allocating and collecting take
+//!   it briefly.
+//! * Dropping a handle never waits: if another thread holds the lock, the release is
+//!   queued and the holder performs it before letting go of the lock (and the
+//!   dropping thread re-checks, so that no queued release is stranded).
+//! * A collection holds the lock from start to end: it is stop-the-world for the
+//!   threads that use this heap, and no thread can clone, drop, dereference or upgrade
+//!   a handle of the heap meanwhile, so no live object can look like garbage and no
+//!   thread can see a destroyed one. A thread that never touches the heap never
+//!   blocks a collection.
+//!
+//! Invariants (checked by the loom models in `tests/tests/loom.rs`): every object,
+//! header and list of a heap is accessed only by the lock's owner; every queued
+//! release is performed exactly once, by an owner; the lock is always released, even
+//! when user code run under it panics.
+//!
+//! Hold one heap's guard at a time: two threads that each hold one heap's lock and
+//! wait for the other's (by cloning or reading a handle of the other heap) deadlock,
+//! as with any two mutexes.
+//!
+//! # Shutdown never hangs
+//!
+//! [`Heap::shutdown`] needs the lock. If another thread holds it (a guard kept alive,
+//! a thread stuck while reading a value: CPython's daemon thread killed while holding
+//! the lock of a buffered writer), shutdown waits a bounded grace period
+//! ([`Heap::set_grace_period`], one second by default) and then returns
+//! [`ShutdownError`], naming the thread, instead of hanging. Dropping the last `Heap`
+//! handle runs the same shutdown and panics with that error if it times out.
+
+mod gil;
+pub(crate) mod primitive;
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub use gil::break_deferred_release;
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use std::time::Duration;
+
+use crate::error::{AllocError, DerefError};
+use crate::raw::{ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
+use crate::shutdown::ShutdownReport;
+use crate::traverse::Traverse;
+use crate::visitor::Visitor;
+use crate::CollectStats;
+use gil::{Gil, GilGuard, Pending};
+use primitive::{lock, Arc, Mutex, ThreadId};
+
+/// A thread-safe heap: its objects may be shared by every thread.
+///
+/// A counted handle; the heap shuts down when the last `Heap` handle is dropped
+/// (handles to objects do not keep it running, only alive enough to fail cleanly).
+pub struct Heap {
+    owner: Arc<HeapOwner>,
+}
+
+struct HeapOwner {
+    gil: Arc<Gil>,
+    grace: Mutex<Duration>,
+}
+
+impl Drop for HeapOwner {
+    fn drop(&mut self) {
+        let grace = *lock(&self.grace);
+        if let Err(e) = shutdown(&self.gil, grace) {
+            if std::thread::panicking() {
+                eprintln!("gc-core: {e}");
+            } else {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+impl Clone for Heap {
+    fn clone(&self) -> Self {
+        Heap {
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Heap::new()
+    }
+}
+
+impl fmt::Debug for Heap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("sync::Heap").finish_non_exhaustive()
+    }
+}
+
+/// Heap shutdown gave up: another thread held the heap lock for the whole grace period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownError {
+    /// The thread that held the lock.
+    pub holder: ThreadId,
+    /// How long shutdown waited.
+    pub waited: Duration,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "heap shutdown gave up after {:?}: thread {:?} still holds the heap lock \
+             (a gc_core::sync::Ref guard kept alive, or a thread blocked while holding one)",
+            self.waited, self.holder
+        )
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+fn shutdown(gil: &Gil, grace: Duration) -> Result<ShutdownReport, ShutdownError> {
+    let guard = gil.acquire_timeout(grace).map_err(|holder| ShutdownError {
+        holder,
+        waited: grace,
+    })?;
+    Ok(guard.heap().shutdown())
+}
+
+impl Heap {
+    /// Creates an empty thread-safe heap (CPython's default thresholds).
+    pub fn new() -> Heap {
+        let inner = crate::Heap::new();
+        let gil = Arc::new(Gil::new(inner));
+        let tag = gil.tag();
+        gil.acquire().heap().state().sync_tag.set(tag);
+        Heap {
+            owner: Arc::new(HeapOwner {
+                gil,
+                grace: Mutex::new(Duration::from_secs(1)),
+            }),
+        }
+    }
+
+    fn gil(&self) -> &Arc<Gil> {
+        &self.owner.gil
+    }
+
+    /// Sets how long shutdown waits for another thread to release the heap lock.
+    pub fn set_grace_period(&self, grace: Duration) {
+        *lock(&self.owner.grace) = grace;
+    }
+
+    /// Allocates `value` in this heap (see [`crate::Heap::alloc`]).
+    ///
+    /// # Panics
+    /// If the heap has been shut down.
+    pub fn alloc<T: Traverse + Send + 'static>(&self, value: T) -> Gc<T> {
+        self.try_alloc(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Allocates `value`, or gives it back if the heap has been shut down.
+    ///
+    /// # Errors
+    /// [`AllocError`] after shutdown.
+    pub fn try_alloc<T: Traverse + Send + 'static>(
+        &self,
+        value: T,
+    ) -> Result<Gc<T>, AllocError<T>> {
+        let guard = self.gil().acquire();
+        let g = guard.heap().try_alloc(value)?;
+        let obj = g.obj();
+        core::mem::forget(g);
+        Ok(Gc {
+            obj,
+            gil: self.gil().clone(),
+            _owns: PhantomData,
+        })
+    }
+
+    /// Runs a full collection; stops the world for the threads that use this heap.
+    pub fn collect(&self) -> CollectStats {
+        self.gil().acquire().heap().collect()
+    }
+
+    /// Collects generations `0..=generation`.
+    ///
+    /// # Panics
+    /// If `generation > 2`.
+    pub fn collect_generation(&self, generation: usize) -> CollectStats {
+        self.gil().acquire().heap().collect_generation(generation)
+    }
+
+    /// Turns automatic collection on.
+    pub fn enable(&self) {
+        self.gil().acquire().heap().enable()
+    }
+
+    /// Turns automatic collection off.
+    pub fn disable(&self) {
+        self.gil().acquire().heap().disable()
+    }
+
+    /// Sets the collection thresholds (see [`crate::Heap::set_threshold`]).
+    pub fn set_threshold(&self, t0: usize, t1: usize, t2: usize) {
+        self.gil().acquire().heap().set_threshold(t0, t1, t2)
+    }
+
+    /// Number of tracked objects.
+    pub fn tracked_count(&self) -> usize {
+        self.gil().acquire().heap().tracked_count()
+    }
+
+    /// Registers an exit hook (run at shutdown, last registered first).
+    pub fn at_exit(&self, f: impl FnOnce() + Send + 'static) -> crate::ExitHookId {
+        self.gil().acquire().heap().at_exit(f)
+    }
+
+    /// Shuts the heap down (see [`crate::Heap::shutdown`]), waiting at most the grace
+    /// period for another thread to release the heap lock.
+    ///
+    /// # Errors
+    /// [`ShutdownError`] naming the thread that held the lock throughout.
+    pub fn shutdown(&self) -> Result<ShutdownReport, ShutdownError> {
+        let grace = *lock(&self.owner.grace);
+        shutdown(self.gil(), grace)
+    }
+}
+
+/// A thread-safe strong handle (see [`crate::Gc`]). Dereference it with
+/// [`read`](Gc::read), which holds the heap lock while the value is borrowed.
+pub struct Gc<T> {
+    obj: ObjPtr,
+    gil: Arc<Gil>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: the handle's object is touched only under its heap's lock, which at most one
+// thread holds at a time; the value may be dropped on any thread, hence `T: Send`.
+unsafe impl<T: Send> Send for Gc<T> {}
+// SAFETY: sharing `&Gc<T>` lets other threads clone it or read through it, both under
+// the lock, one thread at a time; so `T: Send` suffices (as for `Mutex<T>`).
+unsafe impl<T: Send> Sync for Gc<T> {}
+
+impl<T: Traverse + 'static> Gc<T> {
+    /// Borrows the value, holding the heap lock until the guard is dropped.
+    ///
+    /// # Panics
+    /// If the handle is dead (see [`crate::Gc::try_deref`]).
+    pub fn read(&self) -> Ref<'_, T> {
+        self.try_read().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Borrows the value, or says why it cannot be reached.
+    ///
+    /// # Errors
+    /// [`DerefError`] for a dead handle.
+    pub fn try_read(&self) -> Result<Ref<'_, T>, DerefError> {
+        let guard = self.gil.acquire();
+        let flags = self.obj.flags();
+        if flags & (DEAD | ORPHAN) != 0 {
+            return Err(DerefError::for_flags(flags, self.obj.type_name()));
+        }
+        let value = self.obj.value_ptr::<T>();
+        Ok(Ref {
+            _guard: guard,
+            value,
+            _borrow: PhantomData,
+        })
+    }
+
+    /// Whether both handles point to the same object.
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        this.obj == other.obj
+    }
+
+    /// The number of strong handles.
+    pub fn strong_count(this: &Self) -> usize {
+        let _g = this.gil.acquire();
+        this.obj.strong() as usize
+    }
+
+    /// Whether the object's finalizer has run.
+    pub fn is_finalized(this: &Self) -> bool {
+        let _g = this.gil.acquire();
+        this.obj.flags() & FINALIZED != 0
+    }
+
+    /// Creates a weak handle.
+    pub fn downgrade(this: &Self) -> Weak<T> {
+        let _g = this.gil.acquire();
+        this.obj.inc_weak();
+        Weak {
+            obj: this.obj,
+            gil: this.gil.clone(),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for Gc<T> {
+    fn clone(&self) -> Self {
+        let _g = self.gil.acquire();
+        self.obj.inc_strong();
+        Gc {
+            obj: self.obj,
+            gil: self.gil.clone(),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for Gc<T> {
+    fn drop(&mut self) {
+        match self.gil.try_acquire() {
+            Some(_g) => self.obj.release_strong(),
+            None => self.gil.defer(Pending::Strong(self.obj)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sync::Gc({:p})", self.obj.as_non_null())
+    }
+}
+
+// SAFETY: reports its one handle once. The collector calls this with the heap lock
+// held; a handle into another heap is not reported (its header belongs to another
+// lock), which makes it an outside reference, as in the single-threaded flavour.
+unsafe impl<T: Traverse + 'static> Traverse for Gc<T> {
+    const IS_LEAF: bool = false;
+    fn traverse(&self, visitor: &mut Visitor<'_>) {
+        if visitor.sync_tag() == self.gil.tag() {
+            visitor.visit_obj(self.obj);
+        }
+    }
+}
+
+/// A borrow of a value in a thread-safe heap; holds the heap lock.
+pub struct Ref<'a, T> {
+    _guard: GilGuard<'a>,
+    value: core::ptr::NonNull<T>,
+    _borrow: PhantomData<&'a T>,
+}
+
+impl<T> Deref for Ref<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the value was live when the guard was taken, and while this thread
+        // holds the lock no other thread can destroy it; this thread cannot either
+        // while the `&Gc` this borrow came from is alive (its count keeps the value
+        // from reference counting, and the collector never destroys an object a
+        // handle outside the heap reaches).
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A thread-safe weak handle.
+pub struct Weak<T> {
+    obj: ObjPtr,
+    gil: Arc<Gil>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: as for `Gc`.
+unsafe impl<T: Send> Send for Weak<T> {}
+// SAFETY: as for `Gc`.
+unsafe impl<T: Send> Sync for Weak<T> {}
+
+impl<T> Weak<T> {
+    /// A strong handle, if the value is alive and the weak reference not cleared.
+    pub fn upgrade(&self) -> Option<Gc<T>> {
+        let _g = self.gil.acquire();
+        if self.obj.strong() == 0 || self.obj.flags() & (DEAD | ORPHAN | WEAK_CLEARED) != 0 {
+            return None;
+        }
+        self.obj.inc_strong();
+        Some(Gc {
+            obj: self.obj,
+            gil: self.gil.clone(),
+            _owns: PhantomData,
+        })
+    }
+}
+
+impl<T> Clone for Weak<T> {
+    fn clone(&self) -> Self {
+        let _g = self.gil.acquire();
+        self.obj.inc_weak();
+        Weak {
+            obj: self.obj,
+            gil: self.gil.clone(),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for Weak<T> {
+    fn drop(&mut self) {
+        match self.gil.try_acquire() {
+            Some(_g) => self.obj.release_weak(),
+            None => self.gil.defer(Pending::Weak(self.obj)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(sync::Weak)")
+    }
+}
+
+// SAFETY: a weak handle keeps nothing alive: a leaf.
+unsafe impl<T: 'static> Traverse for Weak<T> {
+    const IS_LEAF: bool = true;
+    fn traverse(&self, _: &mut Visitor<'_>) {}
+}
+
+impl Heap {
+    /// The thread that holds the heap lock right now, if any (for diagnostics).
+    pub fn lock_holder(&self) -> Option<ThreadId> {
+        self.gil().holder()
+    }
+}
