@@ -640,11 +640,18 @@ impl ObjPtr {
 
     /// Destroys the value of an object nobody references any more (strong == 0):
     /// finalizer, `Drop`, owner release, weak callbacks, then the implicit weak reference.
+    ///
+    /// A panic in the finalizer or in `Drop` does not cut the sequence short (that
+    /// would leak the allocation, or skip the value's destruction): it is caught, the
+    /// rest runs, and the first panic resumes at the end.
+    /// Regression test: `tests/tests/panics.rs::panic_in_drop_of_a_reference_counted_chain_frees_the_rest`
+    /// (Miri's leak check caught the allocation this used to leak).
     fn destroy_unreferenced(self) {
+        use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
         debug_assert_eq!(self.strong(), 0);
         // A finalizer cannot resurrect the object here: no strong handle exists, and
         // `Weak::upgrade` fails while `strong == 0`.
-        self.finalize_once();
+        let mut panic = catch_unwind(AssertUnwindSafe(|| self.finalize_once())).err();
         let callbacks = if self.flags() & (HAS_CALLBACKS | ORPHAN) == HAS_CALLBACKS {
             crate::weak::take_callbacks(self)
         } else {
@@ -654,9 +661,16 @@ impl ObjPtr {
         // SAFETY: strong is zero, so no handle can reach the value; DEAD is set, so no
         // later code will use it; it is destroyed exactly once (this is the only path
         // for strong == 0, and the collector only destroys objects it pins).
-        unsafe { self.drop_value() };
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { self.drop_value() })) {
+            panic.get_or_insert(p);
+        }
         self.release_value_refs();
-        crate::weak::run_callbacks(callbacks);
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| crate::weak::run_callbacks(callbacks))) {
+            panic.get_or_insert(p);
+        }
+        if let Some(p) = panic {
+            resume_unwind(p);
+        }
     }
 
     /// Drops the value in place.

@@ -225,3 +225,22 @@ fn panic_in_collect_callback_propagates_and_the_collection_completes() {
     assert!(heap.remove_collect_callback(id));
     assert_eq!(heap.collect().collected, 0);
 }
+
+/// A finalizer that panics when reference counting frees its object: the value is
+/// still destroyed and the allocation freed (Miri's leak check verifies the latter),
+/// and the panic reaches the code that dropped the last handle.
+#[test]
+fn panic_in_finalizer_on_last_drop_still_destroys_the_value() {
+    let heap = heap();
+    let finalized = Rc::new(RefCell::new(Vec::new()));
+    let o = heap.alloc(PanickyFin {
+        me: RefCell::new(None),
+        id: 0,
+        finalized: finalized.clone(),
+    });
+    let w = Gc::downgrade(&o);
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(o))).is_err());
+    assert_eq!(*finalized.borrow(), vec![0]);
+    assert!(w.upgrade().is_none());
+    assert_eq!(heap.tracked_count(), 0);
+}
