@@ -26,6 +26,11 @@ fn main() {
 fn go(w: Workload, which: String) {
     let size = w.default_size();
     let objects = w.objects(size) as f64;
+    if std::env::var_os("ONLY_OURS").is_some() {
+        let ours = run::<benches::ours::Ours>(w, size);
+        println!("{which}: gc-core {:?}", ours);
+        return;
+    }
     for round in 0..3 {
         let ours = run::<benches::ours::Ours>(w, size);
         let rc = run::<benches::rc::Rc>(w, size);

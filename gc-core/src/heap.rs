@@ -154,6 +154,23 @@ impl HeapState {
         set.push(obj);
     }
 
+    /// Moves every object of `list` into a collection's set, as `add_to_set` does
+    /// for one object, without unlinking them one by one: the whole list is taken.
+    pub(crate) fn take_list_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
+        let mut cur = self.head(list).take();
+        let len = self.lens[list as usize].replace(0);
+        set.reserve(len);
+        while let Some(obj) = cur {
+            // Read the link before `set_gc_refs` overwrites it.
+            cur = obj.next_in_list();
+            obj.set_list(List::Collecting);
+            obj.clear_prev();
+            obj.set_gc_refs(obj.strong() as usize);
+            obj.inc_strong();
+            set.push(obj);
+        }
+    }
+
     /// Every object on the linked lists, in list order (young first).
     pub(crate) fn all_objects(&self, lists: &[List]) -> Vec<ObjPtr> {
         let mut out = Vec::new();

@@ -189,6 +189,7 @@ impl List {
         List::Permanent,
     ];
 
+    #[inline]
     fn from_bits(bits: u32) -> List {
         match bits & LIST_MASK {
             0 => List::Young,
@@ -333,23 +334,27 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
 }
 
 impl ObjPtr {
+    #[inline]
     pub(crate) fn as_non_null(self) -> NonNull<RcHeader> {
         self.0
     }
 
     /// A pointer to the value (of type `T`, which the caller knows).
+    #[inline]
     pub(crate) fn value_ptr<T>(self) -> NonNull<T> {
         // SAFETY: the value lies `value_offset` bytes after the header, within the
         // allocation whose provenance `self.0` carries.
         unsafe { self.0.byte_add(self.vtable().value_offset) }.cast()
     }
 
+    #[inline]
     fn header(&self) -> &RcHeader {
         // SAFETY: by the type's invariant the allocation is live; the header is
         // initialised by `alloc_object` and only ever accessed through `Cell`s.
         unsafe { self.0.as_ref() }
     }
 
+    #[inline]
     fn links_ptr(self) -> NonNull<GcLinks> {
         debug_assert!(self.flags() & TRACKED != 0);
         // SAFETY: tracked objects have their `GcLinks` right before the header, in
@@ -357,6 +362,7 @@ impl ObjPtr {
         unsafe { self.0.byte_sub(LINKS_SIZE) }.cast()
     }
 
+    #[inline]
     fn links(&self) -> &GcLinks {
         assert!(
             self.is_tracked(),
@@ -386,6 +392,7 @@ impl ObjPtr {
         Some(unsafe { self.owner_ptr().read() })
     }
 
+    #[inline]
     pub(crate) fn vtable(&self) -> &'static VTable {
         self.header().vtable
     }
@@ -394,47 +401,57 @@ impl ObjPtr {
         (self.vtable().type_name)()
     }
 
+    #[inline]
     pub(crate) fn strong(self) -> u32 {
         self.header().strong.get()
     }
 
+    #[inline]
     fn set_strong(self, n: u32) {
         self.header().strong.set(n)
     }
 
     /// The stored weak count (the implicit weak reference included).
+    #[inline]
     pub(crate) fn weak_raw(self) -> u32 {
         self.header().weak_flags.get() >> FLAG_BITS
     }
 
+    #[inline]
     fn set_weak_raw(self, n: u32) {
         let h = self.header();
         h.weak_flags
             .set((n << FLAG_BITS) | (h.weak_flags.get() & FLAG_MASK));
     }
 
+    #[inline]
     pub(crate) fn flags(self) -> u32 {
         self.header().weak_flags.get() & FLAG_MASK
     }
 
+    #[inline]
     pub(crate) fn set_flag(self, flag: u32) {
         let h = self.header();
         h.weak_flags.set(h.weak_flags.get() | flag);
     }
 
+    #[inline]
     pub(crate) fn clear_flag(self, flag: u32) {
         let h = self.header();
         h.weak_flags.set(h.weak_flags.get() & !flag);
     }
 
+    #[inline]
     pub(crate) fn is_tracked(self) -> bool {
         self.flags() & TRACKED != 0
     }
 
+    #[inline]
     pub(crate) fn list(self) -> List {
         List::from_bits(self.flags())
     }
 
+    #[inline]
     pub(crate) fn set_list(self, list: List) {
         debug_assert!(self.is_tracked());
         let h = self.header();
@@ -443,6 +460,7 @@ impl ObjPtr {
     }
 
     /// The heap of a tracked object that is not an orphan.
+    #[inline]
     pub(crate) fn heap_ptr(self) -> *const HeapState {
         self.links().heap.get()
     }
@@ -452,17 +470,58 @@ impl ObjPtr {
     }
 
     /// `gc_refs` of an object in a collection's set (kept in the `next` link).
+    #[inline]
     pub(crate) fn gc_refs(self) -> usize {
         self.links().next.get().addr()
     }
 
+    #[inline]
     pub(crate) fn set_gc_refs(self, n: usize) {
         self.links().next.set(core::ptr::without_provenance(n))
     }
 
+    #[inline]
     pub(crate) fn next_in_list(self) -> Option<ObjPtr> {
         debug_assert!(!matches!(self.list(), List::Collecting | List::Unreachable));
         NonNull::new(self.links().next.get().cast_mut()).map(ObjPtr)
+    }
+
+    /// With one load of the flags: the list `self` is on, if it is a live tracked
+    /// object of `heap` (the collector's question for every reported handle).
+    #[inline]
+    pub(crate) fn list_in(self, heap: *const HeapState) -> Option<List> {
+        let f = self.flags();
+        if f & (TRACKED | ORPHAN | DEAD) != TRACKED {
+            return None;
+        }
+        // SAFETY: TRACKED is set (checked above), so the links prefix exists; it is
+        // only accessed through `Cell`s.
+        let links = unsafe { self.links_ptr().as_ref() };
+        if core::ptr::eq(links.heap.get(), heap) {
+            Some(List::from_bits(f))
+        } else {
+            None
+        }
+    }
+
+    /// Decrements `gc_refs` of a member of a collection's set (`subtract_refs`).
+    ///
+    /// # Panics
+    /// If it is already zero: a `Traverse` impl reported a handle it does not own, or
+    /// one handle twice.
+    #[inline]
+    pub(crate) fn decrement_gc_refs(self) {
+        let refs = self.gc_refs();
+        if refs == 0 {
+            gc_refs_underflow(self);
+        }
+        self.set_gc_refs(refs - 1);
+    }
+
+    /// Forgets the previous link (the object is leaving its list wholesale).
+    #[inline]
+    pub(crate) fn clear_prev(self) {
+        self.links().prev.set(core::ptr::null());
     }
 
     /// Links `self` at the front of `list`, whose first object is `*head`.
@@ -539,6 +598,7 @@ impl ObjPtr {
     ///
     /// # Panics
     /// On overflow of the 32-bit count.
+    #[inline]
     pub(crate) fn inc_strong(self) {
         let s = self.strong();
         assert!(
@@ -574,6 +634,7 @@ impl ObjPtr {
 
     /// Releases the collector's pin (see `HeapState::add_to_set`). Unlike a handle
     /// drop, this is not a lost reference: an old object stays verified.
+    #[inline]
     pub(crate) fn unpin(self) {
         let s = self.strong();
         if s > 1 {
@@ -708,6 +769,15 @@ impl ObjPtr {
         // caller guarantees nothing uses the object afterwards.
         unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
+}
+
+#[cold]
+#[inline(never)]
+fn gc_refs_underflow(obj: ObjPtr) -> ! {
+    panic!(
+        "gc_refs underflow on a `{}`: a Traverse impl reported a handle it does not own, or one handle twice",
+        obj.type_name()
+    )
 }
 
 /// Deferred destruction, so that dropping a long chain of objects does not recurse

@@ -72,29 +72,18 @@ impl<'a> Visitor<'a> {
     #[inline]
     pub(crate) fn visit_obj(&mut self, obj: ObjPtr) {
         match &mut self.mode {
-            Mode::Subtract { heap, set, closure } => {
-                if !in_heap(obj, heap) {
-                    return;
+            Mode::Subtract { heap, set, closure } => match obj.list_in(*heap) {
+                // Invariant: members of the set have `gc_refs` = their strong count
+                // minus the handles to them reported so far.
+                Some(List::Collecting) => obj.decrement_gc_refs(),
+                Some(List::Old) if *closure => {
+                    heap.add_to_set(obj, set);
+                    obj.decrement_gc_refs();
                 }
-                match obj.list() {
-                    List::Collecting => {}
-                    List::Old if *closure => heap.add_to_set(obj, set),
-                    _ => return,
-                }
-                let refs = obj.gc_refs();
-                assert!(
-                    refs > 0,
-                    "gc_refs underflow on a `{}`: a Traverse impl reported a handle it does not own, \
-                     or one handle twice",
-                    obj.type_name()
-                );
-                obj.set_gc_refs(refs - 1);
-            }
+                _ => {}
+            },
             Mode::Mark { heap, stack } => {
-                if in_heap(obj, heap)
-                    && obj.list() == List::Collecting
-                    && obj.gc_refs() != REACHABLE
-                {
+                if obj.list_in(*heap) == Some(List::Collecting) && obj.gc_refs() != REACHABLE {
                     obj.set_gc_refs(REACHABLE);
                     stack.push(obj);
                 }
@@ -102,15 +91,6 @@ impl<'a> Visitor<'a> {
             Mode::Referents { out, .. } => out.push(obj),
         }
     }
-}
-
-/// Whether `obj` is a tracked, live object of `heap` (handles into other heaps are
-/// references from outside, as far as this heap's collector is concerned).
-#[inline]
-fn in_heap(obj: ObjPtr, heap: &HeapState) -> bool {
-    obj.is_tracked()
-        && obj.flags() & (crate::raw::ORPHAN | crate::raw::DEAD) == 0
-        && core::ptr::eq(obj.heap_ptr(), heap)
 }
 
 impl Visitor<'_> {

@@ -12,13 +12,7 @@ pub(crate) fn update_refs(heap: &HeapState, generation: usize, set: &mut Vec<Obj
         1 => &[List::Young, List::Middle],
         _ => &[List::Young, List::Middle, List::Pending],
     };
-    if generation == 1 {
-        // Young objects promoted by this collection count as arrivals in gen 2 only
-        // if they survive; `move_unreachable` adds them to `long_lived_pending`.
-    }
     for &list in lists {
-        while let Some(obj) = heap.head(list).get() {
-            heap.add_to_set(obj, set);
-        }
+        heap.take_list_into_set(list, set);
     }
 }
