@@ -20,6 +20,9 @@ const DEFAULT_THRESHOLD: [usize; 3] = if cfg!(miri) {
     [2000, 10, 10]
 };
 
+/// The largest multiplier of the young threshold (see `adapt_young_threshold`).
+const MAX_YOUNG_SCALE: usize = 64;
+
 /// Number of generations (0 = young, 1 = middle, 2 = old).
 pub const GENERATIONS: usize = 3;
 
@@ -46,6 +49,9 @@ pub(crate) struct HeapState {
     /// generation-1 collections since the last full collection.
     pub(crate) count: [Cell<usize>; GENERATIONS],
     pub(crate) threshold: [Cell<usize>; GENERATIONS],
+    /// Multiplier of `threshold[0]` for automatic collections (1..=`MAX_YOUNG_SCALE`):
+    /// doubled while young collections find little garbage, reset when they find a lot.
+    pub(crate) young_scale: Cell<usize>,
     pub(crate) enabled: Cell<bool>,
     /// True while a collection runs; a nested request does nothing.
     pub(crate) collecting: Cell<bool>,
@@ -78,6 +84,7 @@ impl HeapState {
             lens: Default::default(),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
+            young_scale: Cell::new(1),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
             long_lived_pending: Cell::new(0),
@@ -189,8 +196,23 @@ impl HeapState {
         self.enabled.get()
             && !self.collecting.get()
             && t0 > 0
-            && self.count[0].get() > t0
+            && self.count[0].get() > t0.saturating_mul(self.young_scale.get())
             && self.life.get() == Life::Running
+    }
+
+    /// Adapts the young threshold after a collection that examined `candidates`
+    /// objects and found `collected` garbage: rescanning young objects that all
+    /// survive is the main cost of a generational collector when a program builds a
+    /// large structure, so while collections find under 10% garbage the effective
+    /// threshold doubles (up to `MAX_YOUNG_SCALE` times `threshold[0]`); once they find
+    /// at least half garbage again it returns to `threshold[0]`.
+    pub(crate) fn adapt_young_threshold(&self, candidates: usize, collected: usize) {
+        let scale = self.young_scale.get();
+        if collected.saturating_mul(10) < candidates {
+            self.young_scale.set((scale * 2).min(MAX_YOUNG_SCALE));
+        } else if collected.saturating_mul(2) >= candidates {
+            self.young_scale.set(1);
+        }
     }
 }
 
@@ -478,7 +500,10 @@ impl Heap {
     }
 
     /// CPython's `gc.set_threshold(t0, t1, t2)`. A generation-0 collection starts when
-    /// net tracked allocations exceed `t0` (0 turns automatic collection off);
+    /// net tracked allocations exceed `t0` (0 turns automatic collection off), or a
+    /// multiple of it: while automatic collections find under 10% garbage (a program
+    /// building a large structure) the young threshold doubles, up to 64 × `t0`, and
+    /// it returns to `t0` once they find at least half garbage;
     /// generation 1 is collected after `t1` generation-0 collections, generation 2
     /// after `t2` generation-1 collections and only when the objects that reached
     /// generation 2 since the last full collection are at least a quarter of it.

@@ -383,3 +383,36 @@ fn leaves_are_untracked() {
     assert!(Gc::is_tracked(&n));
     assert_eq!(heap.tracked_count(), 1);
 }
+
+/// Building a large live structure: young collections find no garbage, so the young
+/// threshold doubles instead of rescanning the same survivors every `t0` allocations.
+#[test]
+fn young_threshold_adapts_while_collections_find_no_garbage() {
+    let heap = Heap::new();
+    heap.set_threshold(100, 10, 10);
+    let log = DropLog::new();
+    let n = scaled(20_000);
+    let keep: Vec<_> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
+    let young_collections = heap.get_stats()[0].collections;
+    assert!(young_collections > 0);
+    assert!(
+        young_collections < n / 100 / 4,
+        "{young_collections} young collections for {n} live allocations with t0 = 100"
+    );
+    drop(keep);
+    assert_eq!(log.count(), n, "acyclic: freed by reference counting");
+    // Garbage-heavy allocation: the first collection comes at the raised threshold
+    // (at most 64 x t0), finds garbage, and brings the threshold back to t0.
+    let cycles = scaled(20_000);
+    for i in 0..cycles {
+        let a = Node::new(&heap, &log, n + i);
+        a.link(&a);
+    }
+    let freed = log.count() - n;
+    assert!(
+        freed + 64 * 100 + 100 >= cycles,
+        "only {freed} of {cycles} self-cycles collected automatically"
+    );
+    heap.collect();
+    log.assert_no_double_drop();
+}

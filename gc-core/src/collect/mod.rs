@@ -159,7 +159,8 @@ pub(crate) fn collect_automatic(heap: &Heap) {
                 // building a large structure linear (CPython issue 4074).
                 continue;
             }
-            collect(heap, generation);
+            let stats = collect(heap, generation);
+            s.adapt_young_threshold(stats.candidates, stats.collected);
             return;
         }
     }
