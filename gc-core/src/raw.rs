@@ -518,6 +518,21 @@ impl ObjPtr {
         self.set_gc_refs(refs - 1);
     }
 
+    /// Moves a member of a collection's set to `Unreachable` and sets `flags`, in one
+    /// write.
+    #[inline]
+    pub(crate) fn mark_unreachable(self, flags: u32) {
+        let h = self.header();
+        h.weak_flags
+            .set((h.weak_flags.get() & !LIST_MASK) | List::Unreachable as u32 | flags);
+    }
+
+    /// Whether the object has a finalizer that has not run.
+    #[inline]
+    pub(crate) fn finalizer_pending(self) -> bool {
+        self.flags() & FINALIZED == 0 && self.has_finalizer()
+    }
+
     /// Forgets the previous link (the object is leaving its list wholesale).
     #[inline]
     pub(crate) fn clear_prev(self) {

@@ -10,7 +10,8 @@ use crate::raw::{trashcan, List, DEAD};
 
 /// Destroys every object left in `guard.objs` and returns how many.
 ///
-/// All of them are marked `DEAD` first, so that a `Drop` impl that reads a handle to
+/// All of them are marked `DEAD` first (by `move_unreachable` unless finalizers ran
+/// since: `already_dead`), so that a `Drop` impl that reads a handle to
 /// another member of the garbage gets a clear panic (or an error from
 /// `Gc::try_deref`), never a destroyed value. Values are dropped one by one (a
 /// panicking `Drop` is caught, the others still run); objects whose last handle goes
@@ -18,12 +19,14 @@ use crate::raw::{trashcan, List, DEAD};
 /// which frees each allocation that no handle references any more.
 pub(crate) fn delete_garbage(
     guard: &mut SetGuard<'_>,
+    already_dead: bool,
     panic: &mut Option<Box<dyn Any + Send>>,
 ) -> usize {
     let garbage = core::mem::take(&mut guard.objs);
-    for &obj in &garbage {
-        obj.set_list(List::Detached);
-        obj.set_flag(DEAD);
+    if !already_dead {
+        for &obj in &garbage {
+            obj.set_flag(DEAD);
+        }
     }
     let n = garbage.len();
     let result = catch_unwind(AssertUnwindSafe(|| {

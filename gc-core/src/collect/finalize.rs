@@ -5,11 +5,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::collect::SetGuard;
 use crate::heap::HeapState;
-use crate::raw::List;
+use crate::raw::{List, ObjPtr, DEAD};
 use crate::visitor::{Mode, Visitor, REACHABLE};
 
 pub(crate) struct FinalizeOutcome {
     pub(crate) resurrected: usize,
+    /// Whether `DEAD` was cleared for finalizers (the garbage must be marked again).
+    pub(crate) ran: bool,
 }
 
 /// Runs the finalizer of every unreachable object that has one and has not been
@@ -23,13 +25,23 @@ pub(crate) struct FinalizeOutcome {
 pub(crate) fn finalize_garbage(
     heap: &HeapState,
     guard: &mut SetGuard<'_>,
+    special: &[ObjPtr],
     panic: &mut Option<Box<dyn Any + Send>>,
 ) -> FinalizeOutcome {
+    if !special.iter().any(|o| o.finalizer_pending()) {
+        return FinalizeOutcome {
+            resurrected: 0,
+            ran: false,
+        };
+    }
+    // Finalizers must see an intact graph: the garbage is not dead yet.
+    for &obj in &guard.objs {
+        obj.clear_flag(DEAD);
+    }
     let mut ran = false;
-    // Finalizers cannot remove objects from `guard.objs` (they are pinned and on no
-    // list); indexing keeps the loop valid whatever they do.
-    for i in 0..guard.objs.len() {
-        let obj = guard.objs[i];
+    // Finalizers cannot remove objects from the garbage (they are pinned and on no
+    // list); `special` holds every object with a finalizer still to run.
+    for &obj in special {
         if !obj.has_finalizer() {
             continue;
         }
@@ -42,10 +54,14 @@ pub(crate) fn finalize_garbage(
         }
     }
     if !ran {
-        return FinalizeOutcome { resurrected: 0 };
+        return FinalizeOutcome {
+            resurrected: 0,
+            ran: true,
+        };
     }
     FinalizeOutcome {
         resurrected: handle_resurrected_objects(heap, guard),
+        ran: true,
     }
 }
 

@@ -137,6 +137,8 @@ impl Drop for SetGuard<'_> {
     fn drop(&mut self) {
         for obj in core::mem::take(&mut self.objs) {
             if matches!(obj.list(), List::Collecting | List::Unreachable) {
+                // Values are intact until `delete_garbage` takes the objects over.
+                obj.clear_flag(crate::raw::DEAD);
                 obj.set_list(List::Detached);
                 self.heap.link(obj, List::Pending);
                 obj.unpin();
@@ -202,16 +204,19 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     update_refs::update_refs(state, generation, &mut guard.objs);
     subtract_refs::subtract_refs(state, &mut guard.objs, generation == GENERATIONS - 1);
     let candidates = guard.objs.len();
-    let unreachable =
-        move_unreachable::move_unreachable(state, &mut guard, survivor_list(generation));
+    let save_all = state.save_all.get();
+    let special =
+        move_unreachable::move_unreachable(state, &mut guard, survivor_list(generation), save_all);
+    let unreachable = guard.objs.len();
     account_generations(state, generation);
 
-    let callbacks_to_run = weakref::clear_weakrefs(state, &guard.objs);
-    let outcome = finalize::finalize_garbage(state, &mut guard, &mut panic);
-    let collected = if state.save_all.get() {
+    let callbacks_to_run = weakref::clear_weakrefs(state, &special);
+    let outcome = finalize::finalize_garbage(state, &mut guard, &special, &mut panic);
+    drop(special);
+    let collected = if save_all {
         delete::save_garbage(state, &mut guard)
     } else {
-        delete::delete_garbage(&mut guard, &mut panic)
+        delete::delete_garbage(&mut guard, !outcome.ran, &mut panic)
     };
     drop(guard); // clears `collecting`
     debug_assert!(collected + outcome.resurrected == unreachable);

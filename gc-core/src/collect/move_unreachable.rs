@@ -2,13 +2,18 @@
 
 use crate::collect::SetGuard;
 use crate::heap::HeapState;
-use crate::raw::List;
+use crate::raw::{List, ObjPtr, DEAD, HAS_CALLBACKS, WEAK_CLEARED};
 use crate::visitor::{Mode, Visitor, REACHABLE};
 
 /// Marks every member with `gc_refs > 0` (referenced from outside) and everything it
 /// reaches within the set as `REACHABLE`, with an explicit stack. Survivors are linked
-/// onto `survivors` and unpinned; the unreachable ones stay pinned in `guard.objs`,
-/// marked `Unreachable`. Returns how many are unreachable.
+/// onto `survivors` and unpinned; the unreachable ones stay pinned in `guard.objs`.
+///
+/// In the same pass each unreachable object is marked `Unreachable`, its weak
+/// references cleared, and (unless `keep_alive`, for `DEBUG_SAVEALL`) it is marked
+/// `DEAD`; the few that have weak-reference callbacks or a finalizer still to run are
+/// returned, so the later phases need not walk the whole garbage again. (`finalize`
+/// clears `DEAD` again before running finalizers, which must see an intact graph.)
 ///
 /// Invariant of the marking loop: every object on the stack is `REACHABLE` and still
 /// to be traversed; every `REACHABLE` object not on the stack has been traversed.
@@ -16,7 +21,8 @@ pub(crate) fn move_unreachable(
     heap: &HeapState,
     guard: &mut SetGuard<'_>,
     survivors: List,
-) -> usize {
+    keep_alive: bool,
+) -> Vec<ObjPtr> {
     let mut stack: Vec<_> = Vec::new();
     for &obj in &guard.objs {
         if obj.gc_refs() > 0 {
@@ -32,6 +38,7 @@ pub(crate) fn move_unreachable(
     }
 
     let mut unreachable = Vec::new();
+    let mut special = Vec::new();
     let mut promoted = 0;
     for obj in core::mem::take(&mut guard.objs) {
         if obj.gc_refs() == REACHABLE {
@@ -42,7 +49,14 @@ pub(crate) fn move_unreachable(
             // code that panics (it cannot: the object has outside references).
             obj.unpin();
         } else {
-            obj.set_list(List::Unreachable);
+            obj.mark_unreachable(if keep_alive {
+                WEAK_CLEARED
+            } else {
+                WEAK_CLEARED | DEAD
+            });
+            if obj.flags() & HAS_CALLBACKS != 0 || obj.finalizer_pending() {
+                special.push(obj);
+            }
             unreachable.push(obj);
         }
     }
@@ -50,7 +64,6 @@ pub(crate) fn move_unreachable(
         let p = &heap.long_lived_pending;
         p.set(p.get() + promoted);
     }
-    let n = unreachable.len();
     guard.objs = unreachable;
-    n
+    special
 }

@@ -8,15 +8,16 @@ use crate::heap::HeapState;
 use crate::raw::{List, ObjPtr, HAS_CALLBACKS, WEAK_CLEARED};
 use crate::weak::CallbackSlot;
 
-/// Clears the weak references to each unreachable object (before any finalizer runs,
-/// so `upgrade` never hands out an object that is being finalized or destroyed), and
-/// takes the callbacks registered on them. A callback whose weak-reference object is
+/// Takes the weak-reference callbacks registered on unreachable objects (`special`:
+/// those `move_unreachable` found with `HAS_CALLBACKS`; it has already cleared every
+/// unreachable object's weak references, before any finalizer runs, so `upgrade` never
+/// hands out an object that is being finalized or destroyed). A callback whose weak-reference object is
 /// itself unreachable is dropped without running (CPython: "pretend the weakref died
 /// first"), since it could otherwise reach garbage.
-pub(crate) fn clear_weakrefs(heap: &HeapState, unreachable: &[ObjPtr]) -> Vec<Rc<CallbackSlot>> {
+pub(crate) fn clear_weakrefs(heap: &HeapState, special: &[ObjPtr]) -> Vec<Rc<CallbackSlot>> {
     let mut callbacks = Vec::new();
-    for &obj in unreachable {
-        obj.set_flag(WEAK_CLEARED);
+    for &obj in special {
+        debug_assert!(obj.flags() & WEAK_CLEARED != 0);
         if obj.flags() & HAS_CALLBACKS == 0 {
             continue;
         }
