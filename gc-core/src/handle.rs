@@ -20,7 +20,7 @@ use crate::visitor::{Mode, Visitor};
 /// Cloning adds a reference; dropping the last one destroys the value at once (no
 /// collection needed for acyclic data, and no stack overflow for long chains).
 /// Values that reference each other in a cycle are found and destroyed by a
-/// collection ([`collect`](crate::collect), or automatically on allocation).
+/// collection ([`collect`](crate::collect()), or automatically on allocation).
 ///
 /// A handle can outlive its value in two ways, both memory-safe: the collector
 /// destroyed the value as garbage while another garbage object still held this handle

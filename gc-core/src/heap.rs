@@ -251,7 +251,7 @@ pub(crate) fn heap_of(obj: ObjPtr) -> Heap {
 ///
 /// `Heap` is a counted handle: clones refer to the same heap. When the last handle is
 /// dropped the heap [shuts down](Heap::shutdown). Each thread also has a default heap,
-/// used by [`Gc::new`] and the free functions ([`collect`](crate::collect) …), shut
+/// used by [`Gc::new`] and the free functions ([`collect`](crate::collect()) …), shut
 /// down when the thread exits.
 ///
 /// # Examples

@@ -1,4 +1,4 @@
-//! The visitor that [`Traverse`](crate::Traverse) implementations report handles to.
+//! The visitor that [`Traverse`] implementations report handles to.
 
 use crate::handle::Gc;
 use crate::heap::HeapState;

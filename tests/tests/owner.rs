@@ -57,11 +57,20 @@ fn an_instance_alive_keeps_its_type_alive() {
     let heap = heap();
     let log = DropLog::new();
     let ty = type_object(&heap, &log, 1);
-    let inst = heap.alloc_with_type(&ty, Instance { _token: log.token(2) });
+    let inst = heap.alloc_with_type(
+        &ty,
+        Instance {
+            _token: log.token(2),
+        },
+    );
     drop(ty);
     heap.collect();
     assert!(!log.dropped(1), "the type lives while an instance does");
-    let owner = Gc::owner_type(&inst).unwrap().downcast::<TypeObject>().ok().unwrap();
+    let owner = Gc::owner_type(&inst)
+        .unwrap()
+        .downcast::<TypeObject>()
+        .ok()
+        .unwrap();
     assert!(owner.methods.borrow().is_empty());
     drop(owner);
     drop(inst);
@@ -75,11 +84,24 @@ fn type_instances_methods_and_module_are_collected_together() {
     let heap = heap();
     let log = DropLog::new();
     let ty = type_object(&heap, &log, 1);
-    ty.methods.borrow_mut().insert("m".into(), heap.alloc(Method { _token: log.token(2) }));
-    let module = heap.alloc(Module { types: RefCell::new(vec![ty.clone()]), _token: log.token(3) });
+    ty.methods.borrow_mut().insert(
+        "m".into(),
+        heap.alloc(Method {
+            _token: log.token(2),
+        }),
+    );
+    let module = heap.alloc(Module {
+        types: RefCell::new(vec![ty.clone()]),
+        _token: log.token(3),
+    });
     *ty.module.borrow_mut() = Some(module.clone());
     for i in 0..3 {
-        let inst = heap.alloc_with_type(&ty, Instance { _token: log.token(10 + i) });
+        let inst = heap.alloc_with_type(
+            &ty,
+            Instance {
+                _token: log.token(10 + i),
+            },
+        );
         ty.attrs.borrow_mut().push(inst); // class attributes holding instances
     }
     drop((ty, module));
@@ -114,12 +136,27 @@ struct TypeOfForgetful {
 fn hand_written_traverse_that_forgets_the_type_still_gets_it_visited() {
     let heap = heap();
     let log = DropLog::new();
-    let ty = heap.alloc(TypeOfForgetful { attrs: RefCell::default(), _token: log.token(1) });
-    let inst = heap.alloc_with_type(&ty, ForgetfulInstance { _token: log.token(2) });
-    assert!(Gc::is_tracked(&inst), "an instance is tracked even if its value is a leaf");
+    let ty = heap.alloc(TypeOfForgetful {
+        attrs: RefCell::default(),
+        _token: log.token(1),
+    });
+    let inst = heap.alloc_with_type(
+        &ty,
+        ForgetfulInstance {
+            _token: log.token(2),
+        },
+    );
+    assert!(
+        Gc::is_tracked(&inst),
+        "an instance is tracked even if its value is a leaf"
+    );
     ty.attrs.borrow_mut().push(inst.clone());
     let referents: Vec<_> = Gc::to_any(&inst).referents();
-    assert_eq!(referents.len(), 1, "the owning type is reported for the instance");
+    assert_eq!(
+        referents.len(),
+        1,
+        "the owning type is reported for the instance"
+    );
     assert!(referents[0].is::<TypeOfForgetful>());
     drop(referents);
     drop((ty, inst));

@@ -54,7 +54,7 @@ use std::time::Duration;
 use crate::heap::{collect_callbacks, Heap, HeapState, Life, GENERATIONS};
 use crate::raw::{List, ObjPtr};
 
-/// What a collection did; returned by [`collect`](crate::collect).
+/// What a collection did; returned by [`collect`](crate::collect()).
 ///
 /// # Examples
 ///
