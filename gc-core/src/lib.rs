@@ -48,7 +48,7 @@
 //! collection examines only what could have become garbage since the last one (young
 //! objects, old objects that lost a reference, and what they reach), so a large live
 //! heap costs nothing to re-collect. See the `collect` module source for the
-//! algorithm. [`collect`] returns [`CollectStats`].
+//! algorithm. [`collect()`] returns [`CollectStats`].
 //!
 //! # Finalizers
 //!
@@ -94,6 +94,7 @@ mod error;
 mod handle;
 mod heap;
 mod impls;
+pub mod introspect;
 mod raw;
 mod shutdown;
 pub mod sync;

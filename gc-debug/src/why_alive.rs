@@ -1,0 +1,188 @@
+//! "Why does this leak?": the shortest chain of referrers from a root to an object.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use gc_core::{GcAny, Heap};
+
+use crate::graph::Graph;
+use crate::handle::AsAny;
+
+/// Why an object is alive: a chain of objects from a *root* to it, each holding a
+/// handle to the next that its traversal reports. See [`why_alive`].
+///
+/// The root is held from outside the heap (by handles no traversal of the heap
+/// reports: a variable, a `thread_local!`, another heap, or a field that a `Traverse`
+/// impl skips), or is in the permanent generation (which collections never examine).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{Gc, Heap};
+/// use gc_debug::why_alive;
+///
+/// let heap = Heap::new();
+/// let inner = heap.alloc(Vec::<Gc<u8>>::new());
+/// let outer = heap.alloc(vec![inner.clone()]);
+/// let path = why_alive(&heap, &inner).unwrap();
+/// assert_eq!((path.len(), path.is_empty()), (2, false));
+/// assert!(path.root().ptr_eq(&Gc::to_any(&outer)));
+/// assert!(path.objects()[1].ptr_eq(&Gc::to_any(&inner)));
+/// assert_eq!((path.root_outside_refs(), path.root_is_frozen()), (1, false));
+/// assert!(path.to_string().contains("held by 1 reference(s) no traversal reports"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct AlivePath {
+    objects: Vec<GcAny>,
+    root_outside_refs: usize,
+    root_frozen: bool,
+}
+
+impl AlivePath {
+    /// The chain: the root first, the object asked about last (a chain of one when
+    /// the object is itself a root).
+    pub fn objects(&self) -> &[GcAny] {
+        &self.objects
+    }
+
+    /// The root.
+    pub fn root(&self) -> &GcAny {
+        &self.objects[0]
+    }
+
+    /// Number of objects in the chain.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Always `false`: a chain holds at least the object asked about.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Strong handles to the root that no traversal of the heap reports (the
+    /// handles of this path not counted).
+    pub fn root_outside_refs(&self) -> usize {
+        self.root_outside_refs
+    }
+
+    /// Whether the root is in the permanent generation.
+    pub fn root_is_frozen(&self) -> bool {
+        self.root_frozen
+    }
+}
+
+impl fmt::Display for AlivePath {
+    /// One line per object, root first, with what holds the root.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, obj) in self.objects.iter().enumerate() {
+            if i == 0 {
+                write!(f, "{obj:?}")?;
+                let mut why = Vec::new();
+                if self.root_outside_refs > 0 {
+                    why.push(format!(
+                        "held by {} reference(s) no traversal reports",
+                        self.root_outside_refs
+                    ));
+                }
+                if self.root_frozen {
+                    why.push("frozen".to_string());
+                }
+                write!(f, "  ({})", why.join(", "))?;
+            } else {
+                write!(f, "\n  -> {obj:?}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shortest chain of referrers that keeps `obj` alive: from an object of `heap`
+/// held from outside it (or frozen) to `obj`, each reporting a handle to the next.
+/// "Why does this leak?"
+///
+/// The handle you pass is not counted (the question is what *else* keeps the object
+/// alive), nor are the handles this function holds while it looks; every other
+/// handle is. So drop your other handles first: if one is left, `obj` is its own
+/// root (a chain of one).
+///
+/// Returns `None` when nothing holds `obj`: it is garbage (a cycle the next
+/// collection frees), or not a tracked object on the heap's lists (an untracked
+/// value, another heap's object, a dead handle, or an object a running collection
+/// holds, as when a finalizer asks about its own object).
+///
+/// Calls every traversal of the heap.
+///
+/// # Panics
+/// If a `Traverse` impl panics (the heap is left as it was).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{Gc, Heap, Traverse};
+/// use gc_debug::why_alive;
+/// use std::cell::RefCell;
+///
+/// #[derive(Traverse)]
+/// struct Node {
+///     next: RefCell<Option<Gc<Node>>>,
+/// }
+///
+/// let heap = Heap::new();
+/// let leaked = heap.alloc(Node { next: RefCell::new(None) });
+/// let middle = heap.alloc(Node { next: RefCell::new(Some(leaked.clone())) });
+/// let root = heap.alloc(Node { next: RefCell::new(Some(middle.clone())) });
+/// drop(middle);
+///
+/// let path = why_alive(&heap, &leaked).unwrap();
+/// assert_eq!(path.len(), 3);
+/// assert!(path.root().ptr_eq(&Gc::to_any(&root)));
+/// assert_eq!(path.root_outside_refs(), 1); // the variable `root`
+///
+/// drop((path, root)); // frees the chain by reference counting
+/// assert_eq!(Gc::strong_count(&leaked), 1);
+/// ```
+pub fn why_alive(heap: &Heap, obj: &impl AsAny) -> Option<AlivePath> {
+    let target = obj.as_any();
+    let id = target.id();
+    // Leave out the caller's handle and ours.
+    let graph = Graph::build(heap, &[(id, 2)]);
+    drop(target);
+    let t = graph.by_id.get(&id).copied()?;
+    if !graph.nodes[t].is_heap() {
+        return None;
+    }
+    // Breadth-first search backwards along the references the collector sees.
+    // `next[i]` is the node that `i` references on the way to `t`.
+    let mut next = vec![usize::MAX; graph.nodes.len()];
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut queue = VecDeque::from([t]);
+    seen[t] = true;
+    while let Some(i) = queue.pop_front() {
+        let node = &graph.nodes[i];
+        if node.is_frozen() || node.outside_refs() > 0 {
+            let mut chain = vec![i];
+            let mut cur = i;
+            while cur != t {
+                cur = next[cur];
+                chain.push(cur);
+            }
+            return Some(AlivePath {
+                objects: chain
+                    .into_iter()
+                    .map(|c| graph.handle(c).expect("heap nodes have handles"))
+                    .collect(),
+                root_outside_refs: node.outside_refs(),
+                root_frozen: node.is_frozen(),
+            });
+        }
+        for &r in &node.referrers {
+            if !seen[r] {
+                seen[r] = true;
+                next[r] = i;
+                queue.push_back(r);
+            }
+        }
+    }
+    None
+}
