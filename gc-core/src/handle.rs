@@ -230,6 +230,7 @@ fn deref_failed(e: DerefError) -> ! {
 // SAFETY: a `Gc` owns exactly one handle, itself, and reports it once.
 unsafe impl<T: Traverse + 'static> Traverse for Gc<T> {
     const IS_LEAF: bool = false;
+    const TRUSTED_TRAVERSE: bool = true;
 
     #[inline]
     fn traverse(&self, visitor: &mut Visitor<'_>) {
@@ -387,6 +388,7 @@ impl<T: Traverse + 'static> fmt::Debug for Weak<T> {
 // SAFETY: a weak handle keeps nothing alive and owns no strong handle: a leaf.
 unsafe impl<T: Traverse + 'static> Traverse for Weak<T> {
     const IS_LEAF: bool = true;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -492,6 +494,12 @@ impl GcAny {
         self.obj.is_tracked() && self.obj.list() == List::Permanent
     }
 
+    /// Whether the value's traversal is derived or provided by gc-core rather than
+    /// written by hand (see `Traverse::TRUSTED_TRAVERSE`).
+    pub fn trusted_traverse(&self) -> bool {
+        self.obj.vtable().trusted_traverse
+    }
+
     /// The size of the value in bytes (`size_of::<T>()`, not counting what it owns).
     pub fn size(&self) -> usize {
         self.obj.vtable().value_layout.size()
@@ -569,6 +577,7 @@ impl<T: Traverse + 'static> From<Gc<T>> for GcAny {
 
 // SAFETY: a `GcAny` owns exactly one strong handle and reports it once.
 unsafe impl Traverse for GcAny {
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         visitor.visit_obj(self.obj);
     }

@@ -22,6 +22,7 @@ macro_rules! leaf {
         // SAFETY: values of this type own no handle.
         unsafe impl Traverse for $t {
             const IS_LEAF: bool = true;
+            const TRUSTED_TRAVERSE: bool = true;
             #[inline]
             fn traverse(&self, _: &mut Visitor<'_>) {}
         }
@@ -66,12 +67,14 @@ leaf!(
 // SAFETY: a shared reference to a `'static` str or other borrowed data owns nothing.
 unsafe impl<T: ?Sized + 'static> Traverse for &'static T {
     const IS_LEAF: bool = true;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, _: &mut Visitor<'_>) {}
 }
 
 // SAFETY: `PhantomData` owns nothing.
 unsafe impl<T: ?Sized> Traverse for PhantomData<T> {
     const IS_LEAF: bool = true;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -90,6 +93,7 @@ unsafe impl<T: ?Sized> Traverse for std::sync::Arc<T> {
 // SAFETY: forwards to the boxed value, which the box owns exclusively.
 unsafe impl<T: Traverse> Traverse for Box<T> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     #[inline]
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         (**self).traverse(visitor)
@@ -99,6 +103,7 @@ unsafe impl<T: Traverse> Traverse for Box<T> {
 // SAFETY: forwards to the boxed elements, each once.
 unsafe impl<T: Traverse> Traverse for Box<[T]> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         (**self).traverse(visitor)
     }
@@ -107,6 +112,7 @@ unsafe impl<T: Traverse> Traverse for Box<[T]> {
 // SAFETY: forwards to the contained value, if any.
 unsafe impl<T: Traverse> Traverse for Option<T> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     #[inline]
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if let Some(v) = self {
@@ -118,6 +124,7 @@ unsafe impl<T: Traverse> Traverse for Option<T> {
 // SAFETY: forwards to whichever value is present.
 unsafe impl<T: Traverse, E: Traverse> Traverse for Result<T, E> {
     const IS_LEAF: bool = T::IS_LEAF && E::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         match self {
             Ok(v) => v.traverse(visitor),
@@ -131,6 +138,7 @@ unsafe impl<T: Traverse, E: Traverse> Traverse for Result<T, E> {
 // unless they are something exotic; `Cell<T>` is traversed by copying.
 unsafe impl<T: Traverse + Copy> Traverse for Cell<T> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !T::IS_LEAF {
             self.get().traverse(visitor)
@@ -144,6 +152,7 @@ unsafe impl<T: Traverse + Copy> Traverse for Cell<T> {
 // collector is inside a traversal, so the answer is the same throughout a collection.
 unsafe impl<T: Traverse> Traverse for RefCell<T> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     #[inline]
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if T::IS_LEAF {
@@ -159,6 +168,7 @@ unsafe impl<T: Traverse> Traverse for RefCell<T> {
 // another borrow) nothing is reported, which is conservative as for `RefCell`.
 unsafe impl<T: Traverse> Traverse for Mutex<T> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if T::IS_LEAF {
             return;
@@ -174,6 +184,7 @@ unsafe impl<T: Traverse> Traverse for Mutex<T> {
 // SAFETY: as for `Mutex`.
 unsafe impl<T: Traverse> Traverse for RwLock<T> {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if T::IS_LEAF {
             return;
@@ -191,6 +202,7 @@ macro_rules! seq {
         // SAFETY: the collection owns its elements; each is traversed once.
         unsafe impl<T: Traverse> Traverse for $c<T> {
             const IS_LEAF: bool = T::IS_LEAF;
+            const TRUSTED_TRAVERSE: bool = true;
             #[inline]
             fn traverse(&self, visitor: &mut Visitor<'_>) {
                 if !T::IS_LEAF {
@@ -209,6 +221,7 @@ seq!(Vec, VecDeque, LinkedList, BTreeSet, BinaryHeap);
 // `Vec` is owned by it).
 unsafe impl<T: Traverse> Traverse for [T] {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !T::IS_LEAF {
             for v in self {
@@ -221,6 +234,7 @@ unsafe impl<T: Traverse> Traverse for [T] {
 // SAFETY: the array owns its elements; each is traversed once.
 unsafe impl<T: Traverse, const N: usize> Traverse for [T; N] {
     const IS_LEAF: bool = T::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !T::IS_LEAF {
             for v in self {
@@ -234,6 +248,7 @@ unsafe impl<T: Traverse, const N: usize> Traverse for [T; N] {
 // is owned too and may hold handles, so it is traversed as well.
 unsafe impl<K: Traverse, V: Traverse, S: Traverse> Traverse for HashMap<K, V, S> {
     const IS_LEAF: bool = K::IS_LEAF && V::IS_LEAF && S::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !(K::IS_LEAF && V::IS_LEAF) {
             for (k, v) in self {
@@ -248,6 +263,7 @@ unsafe impl<K: Traverse, V: Traverse, S: Traverse> Traverse for HashMap<K, V, S>
 // SAFETY: as for `HashMap`.
 unsafe impl<T: Traverse, S: Traverse> Traverse for HashSet<T, S> {
     const IS_LEAF: bool = T::IS_LEAF && S::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !T::IS_LEAF {
             for v in self {
@@ -261,6 +277,7 @@ unsafe impl<T: Traverse, S: Traverse> Traverse for HashSet<T, S> {
 // SAFETY: as for `HashMap` (hashbrown's map).
 unsafe impl<K: Traverse, V: Traverse, S: Traverse> Traverse for hashbrown::HashMap<K, V, S> {
     const IS_LEAF: bool = K::IS_LEAF && V::IS_LEAF && S::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !(K::IS_LEAF && V::IS_LEAF) {
             for (k, v) in self {
@@ -275,6 +292,7 @@ unsafe impl<K: Traverse, V: Traverse, S: Traverse> Traverse for hashbrown::HashM
 // SAFETY: as for `HashSet` (hashbrown's set).
 unsafe impl<T: Traverse, S: Traverse> Traverse for hashbrown::HashSet<T, S> {
     const IS_LEAF: bool = T::IS_LEAF && S::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !T::IS_LEAF {
             for v in self {
@@ -288,6 +306,7 @@ unsafe impl<T: Traverse, S: Traverse> Traverse for hashbrown::HashSet<T, S> {
 // SAFETY: keys and values are owned by the map and traversed once each.
 unsafe impl<K: Traverse, V: Traverse> Traverse for BTreeMap<K, V> {
     const IS_LEAF: bool = K::IS_LEAF && V::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !(K::IS_LEAF && V::IS_LEAF) {
             for (k, v) in self {
@@ -304,6 +323,7 @@ where
     A::Item: Traverse,
 {
     const IS_LEAF: bool = <A::Item as Traverse>::IS_LEAF;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !<A::Item as Traverse>::IS_LEAF {
             for v in self {
@@ -317,6 +337,7 @@ leaf!(std::hash::RandomState, hashbrown::DefaultHashBuilder);
 // SAFETY: a default hasher builder owns nothing.
 unsafe impl<H> Traverse for core::hash::BuildHasherDefault<H> {
     const IS_LEAF: bool = true;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -325,6 +346,7 @@ macro_rules! tuple {
         // SAFETY: the tuple owns its fields; each is traversed once.
         unsafe impl<$($name: Traverse),+> Traverse for ($($name,)+) {
             const IS_LEAF: bool = $($name::IS_LEAF)&&+;
+            const TRUSTED_TRAVERSE: bool = true;
             #[allow(non_snake_case)]
             fn traverse(&self, visitor: &mut Visitor<'_>) {
                 let ($($name,)+) = self;

@@ -148,6 +148,9 @@ pub struct ObjectInfo {
     pub weak_count: usize,
     /// Whether it was allocated with an owning type ([`Heap::alloc_with_type`]).
     pub has_owner_type: bool,
+    /// Whether its type's traversal is derived or provided by gc-core (not written by
+    /// hand): see `Traverse::TRUSTED_TRAVERSE`.
+    pub trusted_traverse: bool,
 }
 
 /// One handle reported by an object's traversal ([`HeapView::referents`]).
@@ -210,6 +213,7 @@ impl HeapView {
             strong_count: (obj.strong() as usize).saturating_sub(1),
             weak_count: obj.weak_raw().saturating_sub(implicit_weak) as usize,
             has_owner_type: flags & (DEAD | ORPHAN) == 0 && obj.owner().is_some(),
+            trusted_traverse: obj.vtable().trusted_traverse,
         }
     }
 

@@ -49,6 +49,8 @@ pub(crate) struct VTable {
     pub(crate) value_layout: Layout,
     /// Offset of the value from the `RcHeader`.
     pub(crate) value_offset: usize,
+    /// `T::TRUSTED_TRAVERSE`.
+    pub(crate) trusted_traverse: bool,
     /// Allocation layout and header offset for each prefix: none (untracked), the
     /// collector links (tracked), links and owner slot (tracked with an owner).
     layouts: [(Layout, usize); 3],
@@ -113,6 +115,7 @@ impl<T: Traverse + 'static> HasVTable for T {
         type_id: TypeId::of::<T>,
         value_layout: Layout::new::<T>(),
         value_offset: value_offset(align_of::<T>()),
+        trusted_traverse: T::TRUSTED_TRAVERSE,
         layouts: [
             object_layout(0, Layout::new::<T>()),
             object_layout(LINKS_SIZE, Layout::new::<T>()),

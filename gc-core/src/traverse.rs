@@ -83,6 +83,14 @@ pub unsafe trait Traverse {
     /// tracked, so that the collector and heap shutdown can run their finalizers.
     const HAS_FINALIZER: bool = false;
 
+    /// `true` for traversals that gc-core vouches for: those `#[derive(Traverse)]`
+    /// writes and gc-core's own implementations (which report every handle their
+    /// fields report; `Rc` and `Arc` excepted). Hand-written implementations keep
+    /// the default, `false`; `gc-debug`'s audit suspects them first when a reference
+    /// goes unreported. It changes nothing in how objects are collected.
+    #[doc(hidden)]
+    const TRUSTED_TRAVERSE: bool = false;
+
     /// Reports each handle `self` owns to `visitor`, once.
     fn traverse(&self, visitor: &mut Visitor<'_>);
 

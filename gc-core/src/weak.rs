@@ -156,6 +156,7 @@ impl<T: Traverse + 'static> fmt::Debug for WeakRef<T> {
 // is itself garbage.
 unsafe impl<T: Traverse + 'static> Traverse for WeakRef<T> {
     const IS_LEAF: bool = false;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, _: &mut Visitor<'_>) {}
 }
 

@@ -268,8 +268,10 @@ fn over_reporters(graph: &Graph, u: usize) -> Vec<&'static str> {
 /// 2. objects of such a type that already report `u` (they would hold it twice);
 /// 3. the others.
 ///
-/// Ties go to objects of another type than `u`'s (the missing visit is more often in
-/// a neighbouring, hand-written type), then to the nearest to `u`. Values smaller
+/// Types whose `Traverse` is written by hand come before all derived ones (a derived
+/// traversal visits every field it is not explicitly told to skip), then the tiers
+/// decide; ties go to objects of another type than `u`'s (the missing visit is more
+/// often in a neighbouring type), then to the nearest to `u`. Values smaller
 /// than a pointer cannot hold a handle and are left out.
 fn suspects(
     graph: &Graph,
@@ -280,7 +282,9 @@ fn suspects(
     let own = nodes[u].type_id;
     let holds_own = holders.get(&own);
     // (rank, type name, type id), best rank per type.
-    let mut ranked: Vec<((u8, bool, usize), &'static str, TypeId)> = Vec::new();
+    // (hand-written last? i.e. trusted, tier, own type, distance): smaller is likelier.
+    type Rank = (bool, u8, bool, usize);
+    let mut ranked: Vec<(Rank, &'static str, TypeId)> = Vec::new();
     for (distance, i) in graph.reachable_from(&[u]).into_iter().enumerate() {
         let n = &nodes[i];
         // Other heaps, dead handles and a running collection's objects are not
@@ -295,7 +299,7 @@ fn suspects(
             true => 1,
             false => 2,
         };
-        let rank = (tier, n.type_id == own, distance);
+        let rank = (n.trusted, tier, n.type_id == own, distance);
         match ranked.iter_mut().find(|r| r.2 == n.type_id) {
             Some(r) => r.0 = r.0.min(rank),
             None => ranked.push((rank, n.type_name, n.type_id)),

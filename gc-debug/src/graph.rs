@@ -44,6 +44,8 @@ pub(crate) struct Node {
     pub(crate) id: usize,
     pub(crate) type_name: &'static str,
     pub(crate) type_id: TypeId,
+    /// Whether the type's traversal is derived or gc-core's (not hand-written).
+    pub(crate) trusted: bool,
     pub(crate) size: usize,
     pub(crate) kind: Kind,
     pub(crate) finalized: bool,
@@ -110,6 +112,7 @@ impl Graph {
                 id: info.id,
                 type_name: info.type_name,
                 type_id: info.type_id,
+                trusted: info.trusted_traverse,
                 size: info.size,
                 kind: Kind::Heap {
                     generation: info.generation,
@@ -201,6 +204,7 @@ impl Graph {
             id: any.id(),
             type_name: any.type_name(),
             type_id: any.type_id(),
+            trusted: any.trusted_traverse(),
             size: any.size(),
             kind,
             finalized: any.is_finalized(),

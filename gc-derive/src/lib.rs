@@ -277,6 +277,7 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
         #[automatically_derived]
         unsafe impl #impl_generics ::gc_core::Traverse for #ident #ty_generics #where_clause {
             const IS_LEAF: bool = #is_leaf;
+            const TRUSTED_TRAVERSE: bool = true;
 
             #finalize
 

@@ -28,7 +28,7 @@
 //! assert!(report.leaks.is_empty(), "{}", report.leaks);
 //! ```
 
-use gc_core::{Finalize, Gc, Heap, ShutdownReport, Traverse, Visitor, WeakRef};
+use gc_core::{Finalize, Gc, GcAny, Heap, ShutdownReport, Traverse, Visitor, WeakRef};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -294,11 +294,13 @@ impl Vm {
         heap.at_exit(move || {
             // CPython's finalize_modules: drop sys.modules so modules become garbage
             // while everything is still intact.
-            let n = m.borrow().as_ref().map_or(0, dict_len);
+            let names = m.borrow().as_ref().map_or_else(Vec::new, dict_keys);
             m.borrow_mut().take();
-            s.exit_log
-                .borrow_mut()
-                .push(format!("cleared sys.modules ({n} modules)"));
+            s.exit_log.borrow_mut().push(format!(
+                "cleared sys.modules ({} modules: {})",
+                names.len(),
+                names.join(", ")
+            ));
         });
         Vm {
             heap,
@@ -554,6 +556,77 @@ impl Vm {
     }
 }
 
+/// What [`Vm::diagnose`] found.
+#[derive(Debug)]
+pub struct Diagnosis {
+    /// The audit of the three conditions, as text.
+    pub audit: String,
+    /// The type the audit blames for the leak, if any.
+    pub culprit: Option<&'static str>,
+    /// The shortest chain of referrers explaining why the leaked type is alive.
+    pub why_alive: Option<String>,
+    /// Objects and references in the picture of the leaked subgraph.
+    pub picture: (usize, usize),
+}
+
+impl Vm {
+    /// What the interpreter itself holds from outside the heap on purpose: the
+    /// built-in types, `sys.modules`, and its weak references. Everything else held
+    /// from outside is a leak.
+    pub fn roots(&self) -> Vec<GcAny> {
+        let mut roots = Vec::new();
+        if let Some(b) = &self.builtins {
+            for t in [
+                &b.type_,
+                &b.object,
+                &b.dict,
+                &b.module,
+                &b.function,
+                &b.method,
+            ] {
+                roots.push(Gc::to_any(t));
+            }
+        }
+        if let Some(m) = self.modules.borrow().as_ref() {
+            roots.push(Gc::to_any(m));
+        }
+        roots.extend(self.watchers.iter().map(Gc::to_any));
+        roots
+    }
+
+    /// Explains a leak with `gc-debug`: the audit of the three conditions (given the
+    /// interpreter's own roots), `why_alive` for the first leaked object, and a
+    /// Graphviz picture of the leaked subgraph written to `dot_path` (render it with
+    /// `dot -Tsvg leak.dot -o leak.svg`).
+    ///
+    /// # Errors
+    /// If the picture cannot be written.
+    pub fn diagnose(&self, dot_path: &std::path::Path) -> std::io::Result<Diagnosis> {
+        let roots = self.roots();
+        let report = gc_debug::audit_with_roots(&self.heap, &roots);
+        let culprit = report.culprits().first().map(|(t, _)| *t);
+        let snapshot = gc_debug::Snapshot::take(&self.heap);
+        let root_ids: Vec<usize> = roots.iter().map(GcAny::id).collect();
+        let leak_roots: Vec<usize> = snapshot
+            .held_from_outside()
+            .map(|o| o.id)
+            .filter(|id| !root_ids.contains(id))
+            .collect();
+        let leaked = snapshot.reachable_from(&leak_roots);
+        std::fs::write(dot_path, leaked.to_dot())?;
+        let why = leak_roots.first().and_then(|&id| {
+            let obj = self.heap.objects(None).into_iter().find(|o| o.id() == id)?;
+            gc_debug::why_alive(&self.heap, &obj).map(|p| p.to_string())
+        });
+        Ok(Diagnosis {
+            audit: report.to_string(),
+            culprit,
+            why_alive: why,
+            picture: (leaked.objects().len(), leaked.edges().len()),
+        })
+    }
+}
+
 impl Drop for Vm {
     /// Tears the interpreter down if [`teardown`](Vm::teardown) was not called: the
     /// built-in types reference themselves, and held past the heap's shutdown they
@@ -603,11 +676,13 @@ fn del_item(dict: &Gc<Object>, key: &str) {
     drop(removed);
 }
 
-fn dict_len(dict: &Gc<Object>) -> usize {
+fn dict_keys(dict: &Gc<Object>) -> Vec<String> {
     let Kind::Dict(d) = &dict.kind else {
         panic!("not a dict")
     };
-    d.entries.borrow().len()
+    let mut keys: Vec<String> = d.entries.borrow().keys().cloned().collect();
+    keys.sort();
+    keys
 }
 
 fn set_attr(instance: &Gc<Object>, key: &str, value: Value) {
@@ -642,8 +717,11 @@ pub mod broken {
 
     /// Creates the broken native type `Buffer` in a module: the type holds an
     /// instance as a class attribute (`Buffer.empty = Buffer()`), the instance holds
-    /// its type through the field its traverse forgets. Returns the module.
-    pub fn define_buffer_type(vm: &Vm) -> Gc<Object> {
+    /// its type through the field its traverse forgets.
+    ///
+    /// The module is then dropped from `sys.modules`, so the type, the module and the
+    /// instance are unreachable: a correct traverse would let them be collected.
+    pub fn define_buffer_type(vm: &Vm) {
         let module = vm.new_module("_buffer");
         let cls = vm.new_class(&module, "Buffer", &[]);
         let empty = vm.heap.alloc(NativeBuffer {
@@ -656,6 +734,8 @@ pub mod broken {
         t.dict
             .borrow_mut()
             .insert("empty".into(), Value::Native(empty));
-        module
+        if let Some(m) = vm.modules.borrow().as_ref() {
+            del_item(m, "_buffer");
+        }
     }
 }

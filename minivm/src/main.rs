@@ -70,9 +70,34 @@ fn main() {
     println!("== Phase 3: the same VM with one broken native type (its traverse forgets its type)");
     let mut vm = Vm::new();
     vm.run_workload(rounds / 10 + 1, per_round, |_| {});
-    let module = broken::define_buffer_type(&vm);
-    drop(module);
-    vm.heap.collect();
+    broken::define_buffer_type(&vm);
+    let stats = vm.heap.collect();
+    println!(
+        "   defined `Buffer`, dropped its module; a full collection freed {} objects, {} still tracked",
+        stats.collected,
+        vm.heap.tracked_count()
+    );
+    let dot = std::path::Path::new("leak.dot");
+    let diagnosis = vm.diagnose(dot).expect("cannot write leak.dot");
+    println!();
+    println!("   gc-debug audit (the interpreter's own roots named):");
+    for line in diagnosis.audit.lines() {
+        println!("     {line}");
+    }
+    if let Some(why) = &diagnosis.why_alive {
+        println!("   why is it alive?");
+        for line in why.lines() {
+            println!("     {line}");
+        }
+    }
+    println!(
+        "   wrote the leaked subgraph ({} objects, {} references) to {}; render it with: dot -Tsvg leak.dot -o leak.svg",
+        diagnosis.picture.0,
+        diagnosis.picture.1,
+        dot.display()
+    );
+    println!();
+    println!("   interpreter shutdown:");
     let report = vm.teardown();
     for line in vm.stats.exit_log.borrow().iter() {
         println!("   exit hook: {line}");

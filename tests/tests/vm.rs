@@ -21,7 +21,7 @@ fn workload_collects_everything_and_shutdown_reports_no_leak() {
     assert_eq!(
         *vm.stats.exit_log.borrow(),
         [
-            "cleared sys.modules (0 modules)",
+            "cleared sys.modules (0 modules: )",
             "registered first, ran last"
         ]
     );
@@ -34,7 +34,33 @@ fn workload_collects_everything_and_shutdown_reports_no_leak() {
 )]
 fn broken_native_type_leaks_and_the_report_names_it() {
     let mut vm = Vm::new();
-    drop(broken::define_buffer_type(&vm));
+    broken::define_buffer_type(&vm);
+    assert_eq!(
+        vm.heap.collect().collected,
+        0,
+        "the missed visit keeps the cycle alive"
+    );
+    let dot = std::env::temp_dir().join(format!("minivm-leak-{}.dot", std::process::id()));
+    let diagnosis = vm.diagnose(&dot).unwrap();
+    assert_eq!(
+        diagnosis.culprit,
+        Some("minivm::broken::NativeBuffer"),
+        "{}",
+        diagnosis.audit
+    );
+    let picture = std::fs::read_to_string(&dot).unwrap();
+    std::fs::remove_file(&dot).unwrap();
+    assert!(picture.starts_with("digraph"), "{picture}");
+    assert!(
+        picture.contains("NativeBuffer") && picture.contains("Buffer"),
+        "{picture}"
+    );
+    assert!(
+        diagnosis.picture.0 >= 4,
+        "type, its module and dict, the instance: {:?}",
+        diagnosis.picture
+    );
+    assert!(diagnosis.why_alive.is_some());
     let report = vm.teardown();
     assert!(
         report.leaks.of_type("NativeBuffer").count() == 1,

@@ -362,6 +362,7 @@ impl<T> fmt::Debug for Gc<T> {
 // lock), which makes it an outside reference, as in the single-threaded flavour.
 unsafe impl<T: Traverse + 'static> Traverse for Gc<T> {
     const IS_LEAF: bool = false;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if visitor.sync_tag() == self.gil.tag() {
             visitor.visit_obj(self.obj);
@@ -452,6 +453,7 @@ impl<T> fmt::Debug for Weak<T> {
 // SAFETY: a weak handle keeps nothing alive: a leaf.
 unsafe impl<T: 'static> Traverse for Weak<T> {
     const IS_LEAF: bool = true;
+    const TRUSTED_TRAVERSE: bool = true;
     fn traverse(&self, _: &mut Visitor<'_>) {}
 }
 
