@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use hashbrown::HashMap;
 
-use crate::collect::{CollectInfo, CollectPhase, CollectStats, GenerationStats};
+use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
 use crate::raw::{alloc_object, List, ObjPtr};
@@ -35,6 +35,7 @@ pub(crate) enum Life {
 }
 
 type CollectCallback = Rc<dyn Fn(CollectPhase, &CollectInfo)>;
+pub(crate) type GarbageCallback = Rc<dyn Fn(&[GarbageObject])>;
 type ExitHook = (u64, Box<dyn FnOnce()>);
 
 /// The state of one heap. Objects point at it; it outlives every object that is not
@@ -66,6 +67,7 @@ pub(crate) struct HeapState {
     pub(crate) weak_callbacks: RefCell<HashMap<ObjPtr, Vec<Rc<CallbackSlot>>>>,
     pub(crate) exit_hooks: RefCell<Vec<ExitHook>>,
     pub(crate) collect_callbacks: RefCell<Vec<(u64, CollectCallback)>>,
+    pub(crate) garbage_callbacks: RefCell<Vec<(u64, GarbageCallback)>>,
     pub(crate) next_id: Cell<u64>,
     /// `DEBUG_SAVEALL`: unreachable objects are kept in `garbage` instead of destroyed.
     pub(crate) save_all: Cell<bool>,
@@ -94,6 +96,7 @@ impl HeapState {
             weak_callbacks: RefCell::new(HashMap::new()),
             exit_hooks: RefCell::new(Vec::new()),
             collect_callbacks: RefCell::new(Vec::new()),
+            garbage_callbacks: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             save_all: Cell::new(false),
             garbage: RefCell::new(Vec::new()),
@@ -621,12 +624,50 @@ impl Heap {
         CallbackId(id)
     }
 
-    /// Unregisters a collection callback; returns whether it was registered.
+    /// Unregisters a collection callback (or a garbage callback); returns whether it
+    /// was registered.
     pub fn remove_collect_callback(&self, id: CallbackId) -> bool {
-        let mut cbs = self.state().collect_callbacks.borrow_mut();
-        let before = cbs.len();
-        cbs.retain(|(i, _)| *i != id.0);
-        cbs.len() != before
+        let s = self.state();
+        let before = s.collect_callbacks.borrow().len() + s.garbage_callbacks.borrow().len();
+        s.collect_callbacks.borrow_mut().retain(|(i, _)| *i != id.0);
+        s.garbage_callbacks.borrow_mut().retain(|(i, _)| *i != id.0);
+        let after = s.collect_callbacks.borrow().len() + s.garbage_callbacks.borrow().len();
+        after != before
+    }
+
+    /// Registers a function told, once per collection, which objects the collection
+    /// is about to destroy (or, with `DEBUG_SAVEALL`, to keep in
+    /// [`garbage`](Heap::garbage)): their type names and ids, after finalizers and
+    /// the resurrection check. It gets no handles, so it cannot keep them alive; it
+    /// is what CPython's `DEBUG_COLLECTABLE` prints. Unregister with
+    /// [`remove_collect_callback`](Heap::remove_collect_callback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, Heap, Traverse};
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// #[derive(Traverse)]
+    /// struct Node { me: RefCell<Option<Gc<Node>>> }
+    ///
+    /// let heap = Heap::new();
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// heap.add_garbage_callback(move |objs| s.borrow_mut().extend(objs.iter().map(|o| o.type_name)));
+    /// let n = heap.alloc(Node { me: RefCell::new(None) });
+    /// *n.me.borrow_mut() = Some(n.clone());
+    /// drop(n);
+    /// heap.collect();
+    /// assert_eq!(seen.borrow().len(), 1);
+    /// assert!(seen.borrow()[0].ends_with("Node"));
+    /// ```
+    pub fn add_garbage_callback(&self, f: impl Fn(&[GarbageObject]) + 'static) -> CallbackId {
+        let s = self.state();
+        let id = s.fresh_id();
+        s.garbage_callbacks.borrow_mut().push((id, Rc::new(f)));
+        CallbackId(id)
     }
 
     /// CPython's `DEBUG_SAVEALL`: when on, objects found unreachable are kept alive in

@@ -102,7 +102,7 @@ mod traverse;
 mod visitor;
 mod weak;
 
-pub use collect::{CollectInfo, CollectPhase, CollectStats, GenerationStats};
+pub use collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
 pub use error::{AllocError, DerefError};
 pub use handle::{Gc, GcAny, Weak};
 pub use heap::{

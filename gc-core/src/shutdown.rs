@@ -272,6 +272,8 @@ pub(crate) fn shutdown(heap: &Heap) -> ShutdownReport {
     }
     let collect_callbacks = core::mem::take(&mut *s.collect_callbacks.borrow_mut());
     drop(collect_callbacks);
+    let garbage_callbacks = core::mem::take(&mut *s.garbage_callbacks.borrow_mut());
+    drop(garbage_callbacks);
     *s.shutdown_report.borrow_mut() = Some(report.clone());
     report
 }

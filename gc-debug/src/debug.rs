@@ -5,8 +5,8 @@ use core::ops::{BitAnd, BitOr, BitOrAssign, Sub};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gc_core::introspect::{heap_id, HeapView, WeakAny};
-use gc_core::{CallbackId, CollectInfo, CollectPhase, Heap, ShutdownReport};
+use gc_core::introspect::heap_id;
+use gc_core::{CallbackId, CollectInfo, CollectPhase, GarbageObject, Heap, ShutdownReport};
 use hashbrown::HashMap;
 use tracing::Span;
 
@@ -149,6 +149,7 @@ struct DebugState {
     /// breaks the reference cycle heap → callback → state → heap.
     heap: RefCell<Option<Heap>>,
     callback: Cell<Option<CallbackId>>,
+    garbage_callback: Cell<Option<CallbackId>>,
     /// Live guards.
     guards: Cell<usize>,
     /// What the running collection's start recorded for its stop.
@@ -158,11 +159,6 @@ struct DebugState {
 /// Recorded at the start of a collection.
 struct Collection {
     span: Span,
-    /// With COLLECTABLE and without SAVEALL: the objects the collection examines, to
-    /// see at its stop which were destroyed.
-    watched: Vec<WeakAny>,
-    /// With COLLECTABLE and SAVEALL: the length of the garbage list before.
-    garbage_before: usize,
 }
 
 thread_local! {
@@ -184,6 +180,7 @@ fn register(heap: &Heap) -> Rc<DebugState> {
         flags: Cell::new(DebugFlags::empty()),
         heap: RefCell::new(Some(heap.clone())),
         callback: Cell::new(None),
+        garbage_callback: Cell::new(None),
         guards: Cell::new(0),
         current: RefCell::new(None),
     });
@@ -194,6 +191,13 @@ fn register(heap: &Heap) -> Rc<DebugState> {
         }
     });
     state.callback.set(Some(id));
+    let weak = Rc::downgrade(&state);
+    let id = heap.add_garbage_callback(move |garbage| {
+        if let Some(state) = weak.upgrade() {
+            on_garbage(&state, garbage);
+        }
+    });
+    state.garbage_callback.set(Some(id));
     let _ = REGISTRY.try_with(|r| {
         let mut r = r.borrow_mut();
         r.retain(|_, w| w.strong_count() > 0);
@@ -221,14 +225,11 @@ fn effective(flags: DebugFlags, heap: &Heap) -> DebugFlags {
 /// `generation`, then `collected`, `uncollectable`, `candidates`, `elapsed_s`) that
 /// is the parent of its events.
 ///
-/// `COLLECTABLE` lists the objects each collection freed, by type and id. With
-/// `SAVEALL` on they are exactly the objects the collection put in
-/// [`garbage`](crate::garbage). Without it, gc-core has no per-object hook, so the
-/// collection's start records weak handles to the objects it examines (the
-/// generations collected) and its stop lists those that were destroyed: the
-/// collector's garbage, plus any object of those generations that user code
-/// (finalizers, `Drop`, weak-reference callbacks) freed by reference counting
-/// meanwhile. That costs a walk of the examined generations per collection.
+/// `COLLECTABLE` lists, by type and id, exactly the objects each collection found
+/// unreachable and is about to destroy (after finalizers and the resurrection
+/// check), or, with `SAVEALL`, to keep in [`garbage`](crate::garbage); it comes from
+/// gc-core's garbage callback ([`Heap::add_garbage_callback`]), which hands out names
+/// and ids only.
 ///
 /// The guard holds the heap, like a [`Heap`] handle: a heap whose guard is alive is
 /// not shut down when its other handles are dropped. Drop guards in reverse order of
@@ -324,7 +325,10 @@ impl Drop for DebugGuard {
         let taken = state.heap.borrow_mut().take();
         state.current.borrow_mut().take();
         if let Some(heap) = &heap {
-            if let Some(id) = state.callback.take() {
+            for id in [state.callback.take(), state.garbage_callback.take()]
+                .into_iter()
+                .flatten()
+            {
                 heap.remove_collect_callback(id);
             }
             let _ = REGISTRY.try_with(|r| {
@@ -364,20 +368,7 @@ fn on_collect(state: &DebugState, phase: CollectPhase, info: &CollectInfo) {
                 candidates = tracing::field::Empty,
                 elapsed_s = tracing::field::Empty,
             );
-            let mut watched = Vec::new();
-            let mut garbage_before = 0;
-            if flags.contains(DebugFlags::COLLECTABLE) {
-                if heap.save_all() {
-                    garbage_before = heap.garbage().len();
-                } else {
-                    watched = watch(&heap, info.generation);
-                }
-            }
-            *state.current.borrow_mut() = Some(Collection {
-                span,
-                watched,
-                garbage_before,
-            });
+            *state.current.borrow_mut() = Some(Collection { span });
         }
         CollectPhase::Stop => {
             let current = state.current.borrow_mut().take();
@@ -389,19 +380,6 @@ fn on_collect(state: &DebugState, phase: CollectPhase, info: &CollectInfo) {
             span.record("uncollectable", info.uncollectable);
             span.record("candidates", info.candidates);
             span.record("elapsed_s", info.duration.as_secs_f64());
-            if flags.contains(DebugFlags::COLLECTABLE) {
-                if let Some(c) = &current {
-                    if heap.save_all() {
-                        for obj in heap.garbage().iter().skip(c.garbage_before) {
-                            collectable(&span, obj.type_name(), obj.id());
-                        }
-                    } else {
-                        for w in c.watched.iter().filter(|w| w.is_destroyed()) {
-                            collectable(&span, w.type_name(), w.id());
-                        }
-                    }
-                }
-            }
             if flags.contains(DebugFlags::UNCOLLECTABLE) && info.uncollectable > 0 {
                 tracing::warn!(
                     target: TRACING_TARGET,
@@ -449,14 +427,23 @@ fn on_collect(state: &DebugState, phase: CollectPhase, info: &CollectInfo) {
     }
 }
 
-/// Weak handles to the objects a collection of `generation` examines first: the
-/// generations `0..=generation` (the permanent one never).
-fn watch(heap: &Heap, generation: usize) -> Vec<WeakAny> {
-    let view = HeapView::new(heap);
-    (0..view.len())
-        .filter(|&i| view.info(i).generation.is_some_and(|g| g <= generation))
-        .map(|i| view.downgrade(i))
-        .collect()
+/// The garbage callback installed by [`set_debug`]: one `collectable` event per
+/// object the collection is about to destroy (or keep, with `SAVEALL`), exact.
+fn on_garbage(state: &DebugState, garbage: &[GarbageObject]) {
+    let Some(heap) = state.heap.borrow().clone() else {
+        return;
+    };
+    if !effective(state.flags.get(), &heap).contains(DebugFlags::COLLECTABLE) {
+        return;
+    }
+    let span = state
+        .current
+        .borrow()
+        .as_ref()
+        .map_or_else(Span::none, |c| c.span.clone());
+    for obj in garbage {
+        collectable(&span, obj.type_name, obj.id);
+    }
 }
 
 fn collectable(span: &Span, type_name: &'static str, id: usize) {

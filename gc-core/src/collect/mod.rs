@@ -99,6 +99,17 @@ pub struct GenerationStats {
     pub uncollectable: usize,
 }
 
+/// An object a collection is about to destroy, as told to garbage callbacks
+/// ([`Heap::add_garbage_callback`](crate::Heap::add_garbage_callback)).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GarbageObject {
+    /// The value's type name.
+    pub type_name: &'static str,
+    /// The object's id (as `GcAny::id`), valid until the collection ends.
+    pub id: usize,
+}
+
 /// When a collection callback is called (CPython's `"start"` / `"stop"`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum CollectPhase {
@@ -213,6 +224,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     let callbacks_to_run = weakref::clear_weakrefs(state, &special);
     let outcome = finalize::finalize_garbage(state, &mut guard, &special, &mut panic);
     drop(special);
+    tell_garbage_callbacks(state, &guard.objs, &mut panic);
     let collected = if save_all {
         delete::save_garbage(state, &mut guard)
     } else {
@@ -252,6 +264,36 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         candidates,
         duration,
         skipped: false,
+    }
+}
+
+/// Tells the garbage callbacks (user code: a panic is kept in `panic`) what is about
+/// to be destroyed. They get names and ids only, no handles.
+fn tell_garbage_callbacks(
+    state: &HeapState,
+    garbage: &[ObjPtr],
+    panic: &mut Option<Box<dyn std::any::Any + Send>>,
+) {
+    let callbacks: Vec<_> = state
+        .garbage_callbacks
+        .borrow()
+        .iter()
+        .map(|(_, f)| f.clone())
+        .collect();
+    if callbacks.is_empty() || garbage.is_empty() {
+        return;
+    }
+    let objs: Vec<GarbageObject> = garbage
+        .iter()
+        .map(|o| GarbageObject {
+            type_name: o.type_name(),
+            id: o.as_non_null().as_ptr().addr(),
+        })
+        .collect();
+    for cb in callbacks {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(&objs))) {
+            panic.get_or_insert(p);
+        }
     }
 }
 
