@@ -10,6 +10,10 @@ median ns per object for each workload row and crate, and the ratio to gc-core.
 Usage:
     python3 benches/report.py            # update benches/README.md
     python3 benches/report.py --stdout   # print the section instead
+    python3 benches/report.py --load-before '0.27 0.81 0.95' --load-after '1.02 0.97 0.90'
+
+W9 (group W9_mt_churn, bench ids <crate>/<threads>) gets its own table, with the
+unfreed-node notes the bench leaves in target/criterion/W9_mt_churn/notes/.
 
 Standard library only.
 """
@@ -60,6 +64,17 @@ ROWS = [
 ]
 FULL_W1 = 1_000_000
 
+# W9 (benches/src/mt.rs): group W9_mt_churn, bench id <crate>/<threads>.
+W9_GROUP = "W9_mt_churn"
+MT_CRATES = [
+    ("gc-core", "gc-core::sync (ours)"),
+    ("Arc", "Arc (leaks cycles)"),
+    ("dumpster-sync", "dumpster::sync 2.1.0"),
+    ("gcmodule-threaded", "gcmodule 0.3.3 ThreadedCc"),
+    ("gc-core-bin-held", "gc-core::sync, bin held across `read()`"),
+]
+W9_THREADS = ["1", "2"]
+
 
 def criterion_dir(arg):
     if arg:
@@ -101,6 +116,77 @@ def load_cells(root):
         if key not in cells or cells[key]["mtime"] < mtime:
             cells[key] = {"note": note.read_text().strip(), "mtime": mtime}
     return cells
+
+
+def load_w9(root):
+    """({(crate id, threads): cell}, {(crate id, threads): unfreed note})."""
+    cells, notes = {}, {}
+    for estimates in (root / W9_GROUP).glob("*/*/new/estimates.json"):
+        bench_dir = estimates.parent
+        try:
+            meta = json.loads((bench_dir / "benchmark.json").read_text())
+            est = json.loads(estimates.read_text())
+        except (OSError, ValueError) as err:
+            print(f"skipping {bench_dir}: {err}", file=sys.stderr)
+            continue
+        key = (meta.get("function_id"), meta.get("value_str"))
+        cell = {
+            "median_ns": est["median"]["point_estimate"],
+            "objects": (meta.get("throughput") or {}).get("Elements"),
+            "mtime": estimates.stat().st_mtime,
+        }
+        if key not in cells or cells[key]["mtime"] < cell["mtime"]:
+            cells[key] = cell
+    for note in (root / W9_GROUP / "notes").glob("*.unfreed"):
+        crate, _, threads = note.stem.rpartition("_")
+        notes[(crate, threads)] = note.read_text().strip()
+    return cells, notes
+
+
+def render_w9(cells, notes):
+    if not cells:
+        return []
+    lines = [
+        "",
+        "W9 mt_churn (`benches/src/mt.rs`): cell = criterion's median of the timed part "
+        "÷ operations = **ns per operation**, then that crate's time ÷ gc-core's "
+        "(clone-out column). Every gc-core run is checked to free every node; `Arc` "
+        "leaks its cycles (counted, see notes); the peers' counts are recorded, not "
+        "checked.",
+        "",
+        "| threads | " + " | ".join(name for _, name in MT_CRATES) + " |",
+        "|---|" + "---|" * len(MT_CRATES),
+    ]
+    footnotes = []
+    for threads in W9_THREADS:
+        row = [cells.get((crate, threads)) for crate, _ in MT_CRATES]
+        if not any(row):
+            continue
+        counts = sorted({c["objects"] for c in row if c and c.get("objects")})
+        label = f"{threads} thread{'s' if threads != '1' else ''}"
+        if len(counts) == 1:
+            label += f" (ops = {counts[0]:,})"
+        ours = cells.get(("gc-core", threads))
+        ours_ns = ours["median_ns"] / ours["objects"] if ours and ours.get("objects") else None
+        out = []
+        for (crate, _), cell in zip(MT_CRATES, row):
+            if cell is None:
+                out.append("—")
+                continue
+            ns = cell["median_ns"] / cell["objects"]
+            text = f"{fmt_ns(ns)} ns"
+            if crate != "gc-core" and ours_ns:
+                text += f" ({ns / ours_ns:.2f}×)"
+            note = notes.get((crate, threads))
+            if note:
+                footnotes.append(f"{len(footnotes) + 1}. {crate}, {label}: {note}.")
+                text += f" [{len(footnotes)}]"
+            out.append(text)
+        lines.append(f"| {label} | " + " | ".join(out) + " |")
+    if footnotes:
+        lines.append("")
+        lines.extend(footnotes)
+    return lines
 
 
 def fmt_ns(ns):
@@ -151,10 +237,22 @@ def rustc_version():
         return "rustc (unknown version)"
 
 
-def render(cells):
-    if not cells:
+def load_line(before, after):
+    if not before and not after:
+        return []
+    busy = any(float(x.split()[0]) > 1 for x in (before, after) if x)
+    line = (f"- Load average (1/5/15 min): before {before or 'not recorded'}, "
+            f"after {after or 'not recorded'}")
+    if busy:
+        line += (". **Above 1 on a 2-core machine: other processes (fuzzing, Miri, builds) "
+                 "were probably running during the run and may have slowed some cells.**")
+    return [line]
+
+
+def render(cells, w9=({}, {}), load=(None, None)):
+    if not cells and not w9[0]:
         return "No results yet: run `cargo bench -p benches`, then `python3 benches/report.py`.\n"
-    times = [c["mtime"] for c in cells.values()]
+    times = [c["mtime"] for c in cells.values()] + [c["mtime"] for c in w9[0].values()]
     utc = datetime.timezone.utc
     first = datetime.datetime.fromtimestamp(min(times), utc).strftime("%Y-%m-%d %H:%M")
     last = datetime.datetime.fromtimestamp(max(times), utc).strftime("%Y-%m-%d %H:%M")
@@ -175,6 +273,7 @@ def render(cells):
         f"- Machine: {machine()}",
         f"- Toolchain: {rustc_version()}, `cargo bench` profile (workspace `[profile.bench]`)",
         f"- Sizes: {sizes}",
+        *load_line(*load),
         "",
         "Cell = criterion's median of the timed part ÷ objects = **ns per object**, then "
         "(in parentheses) that crate's time ÷ gc-core's: above 1× gc-core is faster. "
@@ -216,6 +315,7 @@ def render(cells):
         lines.append("")
         lines.append("‡ overflowed the 8 MiB stack in a probe run, measured on a 1 GiB stack "
                      "(bench id `<crate> (1GiB stack)`): " + ", ".join(footnotes) + ".")
+    lines.extend(render_w9(*w9))
     return "\n".join(lines) + "\n"
 
 
@@ -224,9 +324,13 @@ def main():
     parser.add_argument("--criterion-dir", help="default: target/criterion of the workspace")
     parser.add_argument("--readme", default=str(BENCHES / "README.md"))
     parser.add_argument("--stdout", action="store_true", help="print, do not write")
+    parser.add_argument("--load-before", help="`uptime` load averages before the run, "
+                        "e.g. '0.27 0.81 0.95'")
+    parser.add_argument("--load-after", help="the same after the run")
     args = parser.parse_args()
 
-    section = render(load_cells(criterion_dir(args.criterion_dir)))
+    root = criterion_dir(args.criterion_dir)
+    section = render(load_cells(root), load_w9(root), (args.load_before, args.load_after))
     if args.stdout:
         print(section, end="")
         return

@@ -23,13 +23,17 @@
 //! never happens in this one): a crate that overflows 8 MiB runs on 1 GiB with
 //! `(1GiB stack)` in its bench id; one that overflows W2's 2 MiB is skipped and
 //! recorded as "stack overflow" for `benches/report.py`.
+//!
+//! W9 (multi-threaded churn, `benches::mt`) is one group, `W9_mt_churn`, with the
+//! thread count as criterion's parameter (`W9_mt_churn/<crate>/<threads>`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use benches::mt::{MtEntry, MtRun, MT_CRATES, W9_OPS, W9_THREADS};
 use benches::probe::{self, Probe};
 use benches::{Entry, Workload, CRATES, STACK_1_GIB};
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use regex::Regex;
 
 /// How big the workloads are.
@@ -50,6 +54,15 @@ impl Scale {
             Scale::Full => w.default_size(),
             Scale::Quick => w.quick_size(),
             Scale::Test => w.test_size(),
+        }
+    }
+
+    /// W9's total operation count.
+    fn w9_ops(self) -> usize {
+        match self {
+            Scale::Full => W9_OPS,
+            Scale::Quick => W9_OPS / 100,
+            Scale::Test => 2_000,
         }
     }
 }
@@ -162,7 +175,117 @@ fn main() {
             }
         }
     }
+    bench_w9(&mut criterion, &filter, scale);
     criterion.final_summary();
+}
+
+/// W9 mt_churn (`benches::mt`): group `W9_mt_churn`, bench id `<crate>/<threads>`.
+/// gc-core must free every node (checked); `Arc` leaks its cycles and a peer may
+/// leave nodes unfreed: both are counted and recorded for `benches/report.py` in
+/// `target/criterion/W9_mt_churn/notes/<crate>_<threads>.unfreed`.
+fn bench_w9(criterion: &mut Criterion, filter: &Filter, scale: Scale) {
+    const GROUP: &str = "W9_mt_churn";
+    let ops = scale.w9_ops();
+    for e in MT_CRATES {
+        for threads in W9_THREADS {
+            if !filter.matches_id(&format!("{GROUP}/{}/{threads}", e.id)) {
+                continue;
+            }
+            let mut g = criterion.benchmark_group(GROUP);
+            g.sampling_mode(SamplingMode::Flat);
+            g.throughput(Throughput::Elements((ops / threads * threads) as u64));
+            let entry: MtEntry = *e;
+            let budget = budget(scale);
+            let mut tally = Unfreed::default();
+            g.bench_with_input(BenchmarkId::new(e.id, threads), &threads, |b, &threads| {
+                b.iter_custom(|iters| {
+                    let wall = Instant::now();
+                    let (mut done, mut timed) = (0u64, Duration::ZERO);
+                    while done < iters {
+                        let run = (entry.run)(threads, ops);
+                        if entry.id.starts_with("gc-core") || !entry.collects_cycles {
+                            (entry.check)(&run, threads);
+                        }
+                        tally.add(&run);
+                        timed += run.elapsed;
+                        done += 1;
+                        if wall.elapsed() >= budget {
+                            break;
+                        }
+                    }
+                    scale_to(timed, done, iters)
+                });
+            });
+            g.finish();
+            if scale != Scale::Test {
+                tally.record(GROUP, &entry, threads);
+            }
+        }
+    }
+}
+
+/// Nodes a W9 cell left unfreed (or freed beyond its own: a peer may free an
+/// earlier run's leftovers), over its runs.
+#[derive(Default)]
+struct Unfreed {
+    runs: u64,
+    runs_short: u64,
+    max: u64,
+    total: u64,
+    created: u64,
+    runs_over: u64,
+}
+
+impl Unfreed {
+    fn add(&mut self, run: &MtRun) {
+        let short = run.created.saturating_sub(run.freed);
+        self.runs += 1;
+        self.runs_short += u64::from(short > 0);
+        self.runs_over += u64::from(run.freed > run.created);
+        self.max = self.max.max(short);
+        self.total += short;
+        self.created += run.created;
+    }
+
+    /// Writes (or clears) the cell's note; prints it.
+    fn record(&self, group: &str, e: &MtEntry, threads: usize) {
+        if self.runs == 0 {
+            return;
+        }
+        let path = criterion_dir()
+            .join(group)
+            .join("notes")
+            .join(format!("{}_{threads}.unfreed", e.id));
+        if self.runs_short == 0 && self.runs_over == 0 {
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
+        let mut note = format!(
+            "{} of {} runs left nodes unfreed{}: mean {:.1}, max {} of {:.0} nodes per run",
+            self.runs_short,
+            self.runs,
+            if e.collects_cycles {
+                ""
+            } else {
+                " (leaked cycles)"
+            },
+            self.total as f64 / self.runs as f64,
+            self.max,
+            self.created as f64 / self.runs as f64,
+        );
+        if self.runs_over > 0 {
+            note += &format!(
+                "; {} runs freed more nodes than they allocated (an earlier run's)",
+                self.runs_over
+            );
+        }
+        eprintln!("{group}/{}/{threads}: {note}", e.id);
+        let written = std::fs::create_dir_all(path.parent().expect("notes dir"))
+            .and_then(|()| std::fs::write(&path, note));
+        if let Err(err) = written {
+            eprintln!("could not write {}: {err}", path.display());
+        }
+    }
 }
 
 /// `timed` was spent on `done` iterations; the time `iters` iterations take at that
@@ -303,6 +426,15 @@ impl Filter {
                 regex: Regex::new(&f).ok(),
                 exact: None,
             },
+        }
+    }
+
+    /// Whether the benchmark with this full id may run.
+    fn matches_id(&self, id: &str) -> bool {
+        match (&self.regex, &self.exact) {
+            (_, Some(exact)) => id == exact,
+            (Some(regex), None) => regex.is_match(id),
+            (None, None) => true,
         }
     }
 

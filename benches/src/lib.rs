@@ -1,4 +1,4 @@
-//! Workloads W1–W8 for comparing `gc-core` with `Rc` and five Rust GC crates.
+//! Workloads W1–W9 for comparing `gc-core` with `Rc` and five Rust GC crates.
 //!
 //! Each workload is written once, generically over [`Collector`]: the handful of
 //! operations every crate supplies (allocate a node, set / take / borrow a handle slot,
@@ -14,6 +14,9 @@
 //!
 //! A workload returns the durations of its timed phases ([`Workload::phases`]); setup
 //! and checks in between are not timed.
+//!
+//! W9 (multi-threaded churn) needs thread-safe handles and has its own trait and
+//! adapters in [`mt`]. [`pauses`] measures the longest collection pauses of W6 and W8.
 //!
 //! ```
 //! use benches::{rc, Workload};
@@ -127,7 +130,9 @@ macro_rules! collector_methods {
 pub mod bacon_rajan;
 pub mod dumpster;
 pub mod gcmodule;
+pub mod mt;
 pub mod ours;
+pub mod pauses;
 pub mod probe;
 pub mod rc;
 pub mod rust_cc;
@@ -169,6 +174,31 @@ impl Drop for DropCounter {
 /// The number of [`DropCounter`]s dropped on this thread so far.
 pub fn drops() -> u64 {
     DROPS.with(Cell::get)
+}
+
+thread_local! {
+    /// Whether this thread is inside a workload's timed part.
+    static IN_TIMED_PART: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is inside a workload's timed part (for [`pauses`], which
+/// counts only the collections there, not those of building a tree or a graph).
+pub fn in_timed_part() -> bool {
+    IN_TIMED_PART.with(Cell::get)
+}
+
+/// Starts a timed part: marks the thread (outside the measured interval), then reads
+/// the clock.
+fn start_timer() -> Instant {
+    IN_TIMED_PART.with(|t| t.set(true));
+    Instant::now()
+}
+
+/// Ends a timed part: reads the clock, then clears the mark.
+fn stop_timer(start: Instant) -> Duration {
+    let elapsed = start.elapsed();
+    IN_TIMED_PART.with(|t| t.set(false));
+    elapsed
 }
 
 // ---------------------------------------------------------------------------------
@@ -656,7 +686,7 @@ pub const BINARY_TREES_MIN_DEPTH: u32 = 4;
 pub fn w1_acyclic_churn<G: Collector>(n: usize) -> Duration {
     const W: &str = "W1 acyclic_churn";
     let base = drops();
-    let start = Instant::now();
+    let start = start_timer();
     for i in 0..n as u64 {
         let leaf = G::leaf(i);
         let clone = black_box(leaf.clone());
@@ -664,7 +694,7 @@ pub fn w1_acyclic_churn<G: Collector>(n: usize) -> Duration {
         drop(clone);
     }
     G::collect();
-    let elapsed = start.elapsed();
+    let elapsed = stop_timer(start);
     check_freed::<G>(W, "end", base, n as u64);
     elapsed
 }
@@ -690,10 +720,10 @@ pub fn w2_chain_drop<G: Collector>(n: usize) -> Duration {
         "{} / {W}: wrong head",
         G::ID
     );
-    let start = Instant::now();
+    let start = start_timer();
     drop(black_box(head));
     G::collect();
-    let elapsed = start.elapsed();
+    let elapsed = stop_timer(start);
     check_freed::<G>(W, "end", base, n as u64);
     elapsed
 }
@@ -707,7 +737,7 @@ pub fn w3_small_cycles<G: Collector>(n: usize) -> [Duration; 2] {
     let pairs = n / 2;
     let base = drops();
 
-    let start = Instant::now();
+    let start = start_timer();
     let mut nodes = Vec::with_capacity(n);
     for i in 0..pairs as u64 {
         let a = G::node(2 * i);
@@ -717,10 +747,10 @@ pub fn w3_small_cycles<G: Collector>(n: usize) -> [Duration; 2] {
         nodes.push(a);
         nodes.push(b);
     }
-    let create = start.elapsed();
+    let create = stop_timer(start);
     check_freed::<G>(W, "after create", base, 0);
 
-    let start = Instant::now();
+    let start = start_timer();
     if G::MANUAL_BREAK {
         for a in nodes.iter().step_by(2) {
             G::set(a, Slot::A, None);
@@ -728,7 +758,7 @@ pub fn w3_small_cycles<G: Collector>(n: usize) -> [Duration; 2] {
     }
     drop(nodes);
     G::collect();
-    let drop_collect = start.elapsed();
+    let drop_collect = stop_timer(start);
     check_freed::<G>(W, "end", base, 2 * pairs as u64);
     [create, drop_collect]
 }
@@ -753,7 +783,7 @@ pub fn w4_big_ring<G: Collector>(n: usize) -> Duration {
     G::set(&first, Slot::B, Some(last));
     check_freed::<G>(W, "after build", base, 0);
 
-    let start = Instant::now();
+    let start = start_timer();
     if G::MANUAL_BREAK {
         // Each node is freed once its successor has cleared its prev, with empty
         // slots, so nothing recurses.
@@ -770,7 +800,7 @@ pub fn w4_big_ring<G: Collector>(n: usize) -> Duration {
         drop(first);
     }
     G::collect();
-    let elapsed = start.elapsed();
+    let elapsed = stop_timer(start);
     check_freed::<G>(W, "end", base, n as u64);
     elapsed
 }
@@ -786,11 +816,11 @@ pub fn w5_live_scan<G: Collector>(n: usize) -> Duration {
     let root = heap_tree::<G>(0, n, None);
     check_freed::<G>(W, "after build", base, 0);
 
-    let start = Instant::now();
+    let start = start_timer();
     for _ in 0..10 {
         G::collect();
     }
-    let elapsed = start.elapsed();
+    let elapsed = stop_timer(start);
 
     check_freed::<G>(W, "after 10 collections", base, 0);
     let counted = count_tree::<G>(&root);
@@ -838,7 +868,7 @@ pub fn w6_binary_trees<G: Collector>(max_depth: u32) -> Duration {
         drop_tree::<G>(tree);
     };
 
-    let start = Instant::now();
+    let start = start_timer();
     build_count_drop(max_depth + 1);
     G::collect();
 
@@ -863,7 +893,7 @@ pub fn w6_binary_trees<G: Collector>(max_depth: u32) -> Duration {
     allocated += count;
     drop_tree::<G>(long_lived);
     G::collect();
-    let elapsed = start.elapsed();
+    let elapsed = stop_timer(start);
 
     assert_eq!(allocated, binary_trees_nodes(max_depth));
     check_freed::<G>(W, "end", base, allocated);
@@ -892,7 +922,7 @@ pub fn w7_random_graph<G: Collector>(n: usize) -> [Duration; 2] {
     let live = reachable(&edges, &root_ids);
     let n_live = live.iter().filter(|&&r| r).count() as u64;
 
-    let start = Instant::now();
+    let start = start_timer();
     if G::MANUAL_BREAK {
         for (node, &is_live) in nodes.iter().zip(&live) {
             if !is_live {
@@ -902,7 +932,7 @@ pub fn w7_random_graph<G: Collector>(n: usize) -> [Duration; 2] {
     }
     drop(nodes);
     G::collect();
-    let phase1 = start.elapsed();
+    let phase1 = stop_timer(start);
     check_freed::<G>(
         W,
         "after dropping all but the roots",
@@ -910,7 +940,7 @@ pub fn w7_random_graph<G: Collector>(n: usize) -> [Duration; 2] {
         n as u64 - n_live,
     );
 
-    let start = Instant::now();
+    let start = start_timer();
     if G::MANUAL_BREAK {
         // Keep every visited handle until all edge lists are cleared, so no node is
         // freed (recursively) with its edges still in place.
@@ -944,7 +974,7 @@ pub fn w7_random_graph<G: Collector>(n: usize) -> [Duration; 2] {
     }
     drop(roots);
     G::collect();
-    let phase2 = start.elapsed();
+    let phase2 = stop_timer(start);
     check_freed::<G>(W, "end", base, n as u64);
     [phase1, phase2]
 }
@@ -962,7 +992,7 @@ pub fn w8_young_in_old<G: Collector>(old: usize, young: usize) -> Duration {
     G::collect();
     check_freed::<G>(W, "after build", base, 0);
 
-    let start = Instant::now();
+    let start = start_timer();
     for i in 0..young as u64 {
         let a = G::node(2 * i);
         let b = G::node(2 * i + 1);
@@ -978,7 +1008,7 @@ pub fn w8_young_in_old<G: Collector>(old: usize, young: usize) -> Duration {
         }
     }
     G::collect();
-    let elapsed = start.elapsed();
+    let elapsed = stop_timer(start);
     check_freed::<G>(W, "after the young cycles", base, 2 * young as u64);
 
     if let Some(root) = root {

@@ -148,3 +148,172 @@ fn object_counts_match_the_reference() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------
+// W9 mt_churn
+// ---------------------------------------------------------------------------------
+
+mod w9 {
+    use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+    use benches::mt::{self, MtCounter, MtRun, SyncCollector, MT_CRATES};
+
+    /// Enough operations for both threads to interleave, small enough for debug builds.
+    const OPS: usize = 20_000;
+
+    /// gc-core frees every node, with 1 and 2 threads, in both lock disciplines.
+    #[test]
+    fn gc_core_frees_everything() {
+        for threads in [1, 2] {
+            for _ in 0..3 {
+                let r = mt::w9_mt_churn::<mt::Ours>(threads, OPS);
+                mt::check::<mt::Ours>(&r, threads);
+                assert!(r.created > (threads * 500) as u64, "nothing pushed: {r:?}");
+                let r = mt::w9_mt_churn::<mt::OursBinHeld>(threads, OPS);
+                mt::check::<mt::OursBinHeld>(&r, threads);
+            }
+        }
+    }
+
+    /// The peers run; their counts are printed, not checked (dumpster::sync may leave
+    /// a few nodes unfreed with 2 threads, `peer-benchmarks.md` § W8 and W9, and may
+    /// free them in a later run).
+    #[test]
+    fn peers_run() {
+        for e in MT_CRATES {
+            for threads in [1, 2] {
+                let r = (e.run)(threads, OPS);
+                assert_eq!(r.ops, OPS as u64);
+                eprintln!(
+                    "{:>18} / {threads} threads: {} of {} nodes freed",
+                    e.id, r.freed, r.created
+                );
+            }
+        }
+    }
+
+    /// `Arc` with every node also registered (test only), to check the count exactly:
+    /// each node is either counted as freed or still alive, and the survivors are
+    /// exactly what reference counting cannot free, i.e. every survivor is held only
+    /// by other survivors (each has an incoming ref, so each is on or below a cycle).
+    struct ArcTracked;
+
+    struct Node {
+        refs: Mutex<Vec<Arc<Node>>>,
+        _count: MtCounter,
+    }
+
+    static REGISTRY: Mutex<Vec<Weak<Node>>> = Mutex::new(Vec::new());
+
+    impl SyncCollector for ArcTracked {
+        const ID: &'static str = "Arc (tracked)";
+        const NAME: &'static str = "Arc, every node registered";
+        const COLLECTS_CYCLES: bool = false;
+        type Space = ();
+        type Handle = Arc<Node>;
+
+        fn space() {}
+
+        fn node((): &()) -> Arc<Node> {
+            let n = Arc::new(Node {
+                refs: Mutex::new(Vec::new()),
+                _count: MtCounter::new(),
+            });
+            REGISTRY
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::downgrade(&n));
+            n
+        }
+
+        fn with_refs<R>(node: &Arc<Node>, f: impl FnOnce(&mut Vec<Arc<Node>>) -> R) -> R {
+            f(&mut node.refs.lock().unwrap())
+        }
+
+        fn collect((): &()) {}
+    }
+
+    #[test]
+    fn arc_count_is_exact() {
+        for threads in [1, 2] {
+            let r: MtRun = mt::w9_mt_churn::<ArcTracked>(threads, OPS);
+            mt::check::<ArcTracked>(&r, threads);
+            let registered = std::mem::take(&mut *REGISTRY.lock().unwrap());
+            assert_eq!(registered.len() as u64, r.created, "{threads} threads");
+            let survivors: Vec<Arc<Node>> = registered.iter().filter_map(Weak::upgrade).collect();
+            assert_eq!(
+                r.freed + survivors.len() as u64,
+                r.created,
+                "{threads} threads: freed + alive != created"
+            );
+            assert!(
+                !survivors.is_empty(),
+                "{threads} threads: no cycle leaked, the test shows nothing"
+            );
+            // In-degree of each survivor from the survivors' refs.
+            let index: std::collections::HashMap<*const Node, usize> = survivors
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (Arc::as_ptr(n), i))
+                .collect();
+            let mut indegree = vec![0usize; survivors.len()];
+            for n in &survivors {
+                for to in n.refs.lock().unwrap().iter() {
+                    let i = index[&Arc::as_ptr(to)]; // a live node's refs are alive
+                    indegree[i] += 1;
+                }
+            }
+            for (n, &d) in survivors.iter().zip(&indegree) {
+                assert!(d >= 1, "{threads} threads: a survivor nothing refers to");
+                assert_eq!(
+                    Arc::strong_count(n),
+                    d + 1,
+                    "{threads} threads: a survivor held from outside the leaked graph"
+                );
+            }
+            // Break the leaked cycles: every survivor is then freed and counted.
+            let before = mt::mt_drops();
+            for n in &survivors {
+                let refs = std::mem::take(&mut *n.refs.lock().unwrap());
+                drop(refs);
+            }
+            let n = survivors.len() as u64;
+            drop(survivors);
+            assert_eq!(mt::mt_drops() - before, n, "{threads} threads");
+            eprintln!(
+                "Arc / {threads} threads: leaked {n} of {} nodes (all on or below cycles)",
+                r.created
+            );
+        }
+    }
+}
+
+#[test]
+fn pauses_are_measured() {
+    use benches::pauses;
+    for w in [
+        Workload::W6BinaryTrees,
+        Workload::W8YoungInOld,
+        Workload::W8YoungNoOld,
+    ] {
+        let size = w.test_size();
+        let ours = benches::on_thread(TEST_STACK, move || pauses::measure_ours(w, size));
+        assert!(ours.explicit.count >= 1, "{}: {ours:?}", w.name());
+        let auto = ours
+            .automatic
+            .expect("gc-core reports automatic collections");
+        if w == Workload::W8YoungNoOld {
+            // 5,000 young cycles: 10,000 allocations pass the young threshold. (With
+            // the old tree, building it raised the adaptive threshold past that.)
+            assert!(auto.count >= 1, "{}: {ours:?}", w.name());
+        }
+        for e in CRATES {
+            let id = e.id;
+            let p = benches::on_thread(TEST_STACK, move || {
+                pauses::measure_by_id(id, w, size).expect("known crate")
+            });
+            assert!(p.explicit.count >= 1, "{id} / {}: {p:?}", w.name());
+            assert_eq!(p.automatic.is_some(), id == "gc-core");
+        }
+    }
+}
