@@ -24,6 +24,10 @@ struct State {
     owner: Option<ThreadId>,
     /// How many times the owner has acquired it (re-entrancy).
     depth: usize,
+    /// Threads blocked in `acquire_until`. A release notifies only if there are any:
+    /// a notification costs a system call, and most releases have nobody to wake.
+    /// Both sides read and write it under the mutex, so no wake-up is lost.
+    waiters: usize,
 }
 
 /// The lock, the references waiting for it, and the unsynchronised heap it guards.
@@ -53,6 +57,7 @@ impl Gil {
             state: Mutex::new(State {
                 owner: None,
                 depth: 0,
+                waiters: 0,
             }),
             released: Condvar::new(),
             pending: Mutex::new(Vec::new()),
@@ -102,19 +107,27 @@ impl Gil {
                     s.owner = Some(me);
                     break;
                 }
-                Some(other) => match deadline {
-                    None => s = self.released.wait(s).unwrap_or_else(|p| p.into_inner()),
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            return Err(other);
+                Some(other) => {
+                    let timeout = match deadline {
+                        None => None,
+                        Some(d) => {
+                            let now = Instant::now();
+                            if now >= d {
+                                return Err(other);
+                            }
+                            Some(d - now)
                         }
-                        s = match self.released.wait_timeout(s, d - now) {
+                    };
+                    s.waiters += 1;
+                    s = match timeout {
+                        None => self.released.wait(s).unwrap_or_else(|p| p.into_inner()),
+                        Some(t) => match self.released.wait_timeout(s, t) {
                             Ok((g, _)) => g,
                             Err(p) => p.into_inner().0,
-                        };
-                    }
-                },
+                        },
+                    };
+                    s.waiters -= 1;
+                }
             }
         }
         s.depth += 1;
@@ -164,8 +177,11 @@ impl Gil {
             let mut s = lock(&self.state);
             s.depth = 0;
             s.owner = None;
+            let wake = s.waiters > 0;
             drop(s);
-            self.released.notify_one();
+            if wake {
+                self.released.notify_one();
+            }
             // An entry pushed after our drain but while we still owned the lock would
             // be stranded: its pusher's `try_acquire` failed. Look again.
             if broken_ordering() || lock(&self.pending).is_empty() {
