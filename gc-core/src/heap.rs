@@ -21,7 +21,7 @@ const DEFAULT_THRESHOLD: [usize; 3] = if cfg!(miri) {
 };
 
 /// The largest multiplier of the young threshold (see `adapt_young_threshold`).
-const MAX_YOUNG_SCALE: usize = 64;
+const MAX_YOUNG_SCALE: usize = 16;
 
 /// Number of generations (0 = young, 1 = middle, 2 = old).
 pub const GENERATIONS: usize = 3;
@@ -443,6 +443,9 @@ impl Heap {
     /// [`CollectStats::skipped`] set) if a collection is already running, as when
     /// called from a finalizer or a `Drop`.
     pub fn collect(&self) -> CollectStats {
+        // An explicit full collection marks a phase boundary: allocation is expected
+        // to start over at the configured threshold (see `adapt_young_threshold`).
+        self.state().young_scale.set(1);
         self.collect_generation(GENERATIONS - 1)
     }
 
@@ -505,8 +508,9 @@ impl Heap {
     /// CPython's `gc.set_threshold(t0, t1, t2)`. A generation-0 collection starts when
     /// net tracked allocations exceed `t0` (0 turns automatic collection off), or a
     /// multiple of it: while automatic collections find under 10% garbage (a program
-    /// building a large structure) the young threshold doubles, up to 64 × `t0`, and
-    /// it returns to `t0` once they find at least half garbage;
+    /// building a large structure) the young threshold doubles, up to 16 × `t0`, and
+    /// it returns to `t0` once they find at least half garbage, or on an explicit full
+    /// [`collect`](Heap::collect);
     /// generation 1 is collected after `t1` generation-0 collections, generation 2
     /// after `t2` generation-1 collections and only when the objects that reached
     /// generation 2 since the last full collection are at least a quarter of it.

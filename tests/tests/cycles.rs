@@ -403,7 +403,7 @@ fn young_threshold_adapts_while_collections_find_no_garbage() {
     drop(keep);
     assert_eq!(log.count(), n, "acyclic: freed by reference counting");
     // Garbage-heavy allocation: the first collection comes at the raised threshold
-    // (at most 64 x t0), finds garbage, and brings the threshold back to t0.
+    // (at most 16 x t0), finds garbage, and brings the threshold back to t0.
     let cycles = scaled(20_000);
     for i in 0..cycles {
         let a = Node::new(&heap, &log, n + i);
@@ -411,7 +411,7 @@ fn young_threshold_adapts_while_collections_find_no_garbage() {
     }
     let freed = log.count() - n;
     assert!(
-        freed + 64 * t0 + t0 >= cycles,
+        freed + 16 * t0 + t0 >= cycles,
         "only {freed} of {cycles} self-cycles collected automatically"
     );
     heap.collect();
