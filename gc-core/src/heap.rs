@@ -400,15 +400,9 @@ impl Heap {
         ty: &Gc<U>,
         value: T,
     ) -> Gc<T> {
-        let owner = ty.obj();
-        owner.inc_strong();
-        match self.alloc_inner(value, Some(owner)) {
-            Ok(g) => g,
-            Err(e) => {
-                owner.release_strong();
-                panic!("{e}")
-            }
-        }
+        // `ty` keeps the type alive until `alloc_inner` takes its own reference.
+        self.alloc_inner(value, Some(ty.obj()))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn alloc_inner<T: Traverse + 'static>(
@@ -426,6 +420,13 @@ impl Heap {
         }
         if state.should_collect() {
             crate::collect::collect_automatic(self);
+        }
+        // The owner reference is taken only now, after the automatic collection: user
+        // code run there may panic, and a reference taken before would leak with the
+        // unwinding. Regression test:
+        // `tests/tests/proptest_ops.rs::alloc_with_type_releases_the_type_when_its_collection_panics`.
+        if let Some(owner) = owner {
+            owner.inc_strong();
         }
         let obj = alloc_object(value, true, owner);
         obj.set_heap(self.state_ptr());
