@@ -112,3 +112,5 @@ pub const fn scaled(n: usize) -> usize {
         n
     }
 }
+
+pub mod ops;
