@@ -102,6 +102,12 @@ pub unsafe trait Traverse {
     /// handle to `self` somewhere reachable (resurrection), and call `collect()`
     /// (which does nothing while a collection runs). Only called if
     /// [`HAS_FINALIZER`](Traverse::HAS_FINALIZER) is `true`.
+    ///
+    /// A panic in a finalizer is caught by the collector, which finishes its work and
+    /// then resumes the panic in the caller of `collect` (or of the `drop` that
+    /// released the last handle). As with `Rc` and a panicking `Drop`, if that `drop`
+    /// itself runs during unwinding, the second panic aborts the process: a finalizer
+    /// that may panic should check `std::thread::panicking()` first.
     fn finalize(&self) {}
 }
 

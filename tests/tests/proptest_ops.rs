@@ -200,6 +200,7 @@ fn minimize_first_coverage_failure() {
 /// past the release, and the type's strong count stays one too high forever (the
 /// type, and what it references, leak). Found by code reading, reproduced here: the
 /// model reports `strong_count 2 but the model counts 1` for the type at op #4.
+/// Fixed in gc-core 6503241 (the reference is taken after the collection).
 #[test]
 fn alloc_with_type_releases_the_type_when_its_collection_panics() {
     replay_with(
