@@ -227,9 +227,10 @@ pub(crate) fn with_heap_of<R>(obj: ObjPtr, f: impl FnOnce(&HeapState) -> R) -> R
         "heap of an untracked or orphaned object requested"
     );
     let ptr = obj.heap_ptr();
-    // SAFETY: a tracked object that is not an orphan belongs to a heap that is alive:
+    // A tracked object that is not an orphan belongs to a heap that is alive:
     // `HeapState` is freed only after shutdown, which detaches every remaining object
     // and marks it ORPHAN (`shutdown.rs`); `ptr` came from `Rc::as_ptr` of that heap.
+    // SAFETY: the heap is alive (checked above and explained here), so `ptr` is valid.
     f(unsafe { &*ptr })
 }
 
@@ -241,8 +242,8 @@ pub(crate) fn heap_of(obj: ObjPtr) -> Heap {
         "heap of an untracked or orphaned object requested"
     );
     let ptr = obj.heap_ptr();
-    // SAFETY: as in `with_heap_of`, the heap is alive, and `ptr` came from
-    // `Rc::as_ptr` of an `Rc<HeapState>`, so adding a strong count is valid.
+    // As in `with_heap_of` the heap is alive, and `ptr` came from `Rc::as_ptr`.
+    // SAFETY: `ptr` is from `Rc::as_ptr` of a live `Rc<HeapState>`.
     unsafe { Rc::increment_strong_count(ptr) };
     // SAFETY: the count added above is the one the new `Rc` owns.
     let rc = unsafe { Rc::from_raw(ptr) };

@@ -33,9 +33,10 @@ pub(crate) fn delete_garbage(
         trashcan::run(|| {
             let mut first = None;
             for &obj in &garbage {
-                // SAFETY: the object is unreachable from every handle outside the
-                // garbage (so nothing borrows its value), DEAD is set (so nothing will
-                // borrow it again), and it is in this list once.
+                // The object is unreachable from every handle outside the garbage (so
+                // nothing borrows its value), DEAD is set (so nothing will borrow it
+                // again), and it is in this list once.
+                // SAFETY: live, unborrowed, never used again: see the three points above.
                 let r = catch_unwind(AssertUnwindSafe(|| unsafe { obj.drop_value() }));
                 if let Err(p) = r {
                     first.get_or_insert(p);

@@ -216,9 +216,10 @@ pub(crate) struct GilGuard<'a> {
 impl GilGuard<'_> {
     /// The heap, accessible because this thread holds the lock.
     pub(crate) fn heap(&self) -> &crate::Heap {
-        // SAFETY: this thread owns the lock (the guard exists), so by the `Gil`
-        // invariant no other thread accesses the heap until it is released; the
-        // reference does not outlive the guard.
+        // This thread owns the lock (the guard exists), so by the `Gil` invariant no
+        // other thread accesses the heap until it is released; the reference does
+        // not outlive the guard.
+        // SAFETY: exclusive to this thread while the guard lives (see above).
         unsafe { &*self.gil.heap.get() }
     }
 }

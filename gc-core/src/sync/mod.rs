@@ -380,11 +380,12 @@ pub struct Ref<'a, T> {
 impl<T> Deref for Ref<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the value was live when the guard was taken, and while this thread
-        // holds the lock no other thread can destroy it; this thread cannot either
-        // while the `&Gc` this borrow came from is alive (its count keeps the value
-        // from reference counting, and the collector never destroys an object a
-        // handle outside the heap reaches).
+        // The value was live when the guard was taken, and while this thread holds the
+        // lock no other thread can destroy it; this thread cannot either while the
+        // `&Gc` this borrow came from is alive (its count keeps the value from
+        // reference counting, and the collector never destroys an object a handle
+        // outside the heap reaches).
+        // SAFETY: the value is live and stays so for the borrow (see above).
         unsafe { self.value.as_ref() }
     }
 }
