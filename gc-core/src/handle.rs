@@ -106,12 +106,13 @@ impl<T: Traverse + 'static> Gc<T> {
         if flags & (DEAD | ORPHAN) != 0 {
             return Err(DerefError::for_flags(flags, this.obj.type_name()));
         }
-        // SAFETY: the value is live: not DEAD (destroyed by the collector or being
+        // Why this is sound: the value is live: not DEAD (destroyed by the collector or being
         // destroyed), not ORPHAN, and `strong > 0` (this handle) so reference counting
         // has not destroyed it. It is only destroyed later when no handle exists (by
         // reference counting), or when the collector has proven it unreachable from
         // every handle outside the heap, which `this` is or is reached from (the
         // `Traverse` contract); the borrow is tied to `this`.
+        // SAFETY: the guarantees just stated.
         Ok(unsafe {
             this.obj
                 .as_non_null()

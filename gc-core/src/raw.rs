@@ -70,8 +70,9 @@ pub(crate) const fn value_offset(align: usize) -> usize {
 /// `rc` must point to the `RcHeader` of a live object whose value has type `T` and has
 /// not been destroyed.
 unsafe fn traverse_erased<T: Traverse>(rc: NonNull<RcHeader>, visitor: &mut Visitor<'_>) {
-    // SAFETY: the caller guarantees the value is a live `T`; `value_offset` is where
+    // Why this is sound: the caller guarantees the value is a live `T`; `value_offset` is where
     // `alloc_object::<T>` put it.
+    // SAFETY: the guarantees just stated.
     let value = unsafe {
         rc.byte_add(value_offset(align_of::<T>()))
             .cast::<T>()
@@ -298,12 +299,14 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
     let Some(base) = NonNull::new(base) else {
         std::alloc::handle_alloc_error(layout)
     };
-    // SAFETY: `header_at` is within the allocation (the header follows it) and the
+    // Why this is sound: `header_at` is within the allocation (the header follows it) and the
     // pointer keeps the provenance of the whole allocation, so the prefix before it
     // and the value after it are reachable from it.
+    // SAFETY: the guarantees just stated.
     let rc = unsafe { base.byte_add(header_at) }.cast::<RcHeader>();
-    // SAFETY: `rc` is in bounds, aligned to at least 8 (`header_at` is a multiple of
+    // Why this is sound: `rc` is in bounds, aligned to at least 8 (`header_at` is a multiple of
     // the allocation's alignment, which is at least 8) and the memory is ours.
+    // SAFETY: the guarantees just stated.
     unsafe {
         rc.write(RcHeader {
             vtable: T::VTABLE,
@@ -311,8 +314,9 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
             weak_flags: Cell::new((1 << FLAG_BITS) | flags),
         })
     };
-    // SAFETY: the value slot lies within the allocation (see `object_layout`) and is
+    // Why this is sound: the value slot lies within the allocation (see `object_layout`) and is
     // aligned for `T` (header offset and value offset are multiples of `align_of::<T>`).
+    // SAFETY: the guarantees just stated.
     unsafe {
         rc.byte_add(value_offset(align_of::<T>()))
             .cast::<T>()
@@ -345,23 +349,26 @@ impl ObjPtr {
     /// A pointer to the value (of type `T`, which the caller knows).
     #[inline]
     pub(crate) fn value_ptr<T>(self) -> NonNull<T> {
-        // SAFETY: the value lies `value_offset` bytes after the header, within the
+        // Why this is sound: the value lies `value_offset` bytes after the header, within the
         // allocation whose provenance `self.0` carries.
+        // SAFETY: the guarantees just stated.
         unsafe { self.0.byte_add(self.vtable().value_offset) }.cast()
     }
 
     #[inline]
     fn header(&self) -> &RcHeader {
-        // SAFETY: by the type's invariant the allocation is live; the header is
+        // Why this is sound: by the type's invariant the allocation is live; the header is
         // initialised by `alloc_object` and only ever accessed through `Cell`s.
+        // SAFETY: the guarantees just stated.
         unsafe { self.0.as_ref() }
     }
 
     #[inline]
     fn links_ptr(self) -> NonNull<GcLinks> {
         debug_assert!(self.flags() & TRACKED != 0);
-        // SAFETY: tracked objects have their `GcLinks` right before the header, in
+        // Why this is sound: tracked objects have their `GcLinks` right before the header, in
         // the same allocation; `self.0` carries the whole allocation's provenance.
+        // SAFETY: the guarantees just stated.
         unsafe { self.0.byte_sub(LINKS_SIZE) }.cast()
     }
 
@@ -371,15 +378,17 @@ impl ObjPtr {
             self.is_tracked(),
             "collector links requested for an untracked object"
         );
-        // SAFETY: checked above that the prefix exists; it was initialised by
+        // Why this is sound: checked above that the prefix exists; it was initialised by
         // `alloc_object` and is only accessed through `Cell`s.
+        // SAFETY: the guarantees just stated.
         unsafe { self.links_ptr().as_ref() }
     }
 
     fn owner_ptr(self) -> NonNull<ObjPtr> {
         debug_assert!(self.flags() & OWNED != 0);
-        // SAFETY: owned objects have their owner slot right before the links, in the
+        // Why this is sound: owned objects have their owner slot right before the links, in the
         // same allocation.
+        // SAFETY: the guarantees just stated.
         unsafe { self.0.byte_sub(LINKS_SIZE + OWNER_SIZE) }.cast()
     }
 
@@ -390,8 +399,9 @@ impl ObjPtr {
         if self.flags() & OWNED == 0 {
             return None;
         }
-        // SAFETY: the slot exists (OWNED) and holds an `ObjPtr` written at allocation
+        // Why this is sound: the slot exists (OWNED) and holds an `ObjPtr` written at allocation
         // and never written again.
+        // SAFETY: the guarantees just stated.
         Some(unsafe { self.owner_ptr().read() })
     }
 
@@ -497,8 +507,9 @@ impl ObjPtr {
         if f & (TRACKED | ORPHAN | DEAD) != TRACKED {
             return None;
         }
-        // SAFETY: TRACKED is set (checked above), so the links prefix exists; it is
+        // Why this is sound: TRACKED is set (checked above), so the links prefix exists; it is
         // only accessed through `Cell`s.
+        // SAFETY: the guarantees just stated.
         let links = unsafe { self.links_ptr().as_ref() };
         if core::ptr::eq(links.heap.get(), heap) {
             Some(List::from_bits(f))
@@ -588,8 +599,9 @@ impl ObjPtr {
         if let Some(owner) = self.owner() {
             visitor.visit_obj(owner);
         }
-        // SAFETY: the value is live (not DEAD, checked above; orphans are never
+        // Why this is sound: the value is live (not DEAD, checked above; orphans are never
         // traversed by a collector and their values are live) and has the vtable's type.
+        // SAFETY: the guarantees just stated.
         unsafe { (self.vtable().traverse)(self.0, visitor) }
     }
 
@@ -602,8 +614,9 @@ impl ObjPtr {
             return false;
         }
         self.set_flag(FINALIZED);
-        // SAFETY: the value is live (not DEAD) and has the vtable's type; `finalize`
+        // Why this is sound: the value is live (not DEAD) and has the vtable's type; `finalize`
         // only takes `&T`.
+        // SAFETY: the guarantees just stated.
         unsafe { finalize(self.0) };
         true
     }
@@ -644,8 +657,9 @@ impl ObjPtr {
         let w = self.weak_raw() - 1;
         self.set_weak_raw(w);
         if w == 0 && self.strong() == 0 {
-            // SAFETY: no strong or weak reference is left, and the value was destroyed
+            // Why this is sound: no strong or weak reference is left, and the value was destroyed
             // (the implicit weak reference is released only after that).
+            // SAFETY: the guarantees just stated.
             unsafe { self.dealloc() };
         }
     }
@@ -682,8 +696,9 @@ impl ObjPtr {
             // callbacks or heap. Destroy it as `Rc` would; its value cannot own a
             // handle the collector knows about, so no trashcan is needed.
             self.set_flag(DEAD);
-            // SAFETY: strong is zero: no handle can reach the value, DEAD is set, and
+            // Why this is sound: strong is zero: no handle can reach the value, DEAD is set, and
             // this is the only path that destroys an untracked value.
+            // SAFETY: the guarantees just stated.
             unsafe { self.drop_value() };
             self.release_weak();
             return;
@@ -737,9 +752,10 @@ impl ObjPtr {
             Vec::new()
         };
         self.set_flag(DEAD | WEAK_CLEARED);
-        // SAFETY: strong is zero, so no handle can reach the value; DEAD is set, so no
+        // Why this is sound: strong is zero, so no handle can reach the value; DEAD is set, so no
         // later code will use it; it is destroyed exactly once (this is the only path
         // for strong == 0, and the collector only destroys objects it pins).
+        // SAFETY: the guarantees just stated.
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { self.drop_value() })) {
             panic.get_or_insert(p);
         }
@@ -780,11 +796,13 @@ impl ObjPtr {
     unsafe fn dealloc(self) {
         debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
         let (layout, header_at) = self.vtable().layouts[layout_index(self.flags())];
-        // SAFETY: the allocation starts `header_at` bytes before the header (the same
+        // Why this is sound: the allocation starts `header_at` bytes before the header (the same
         // computation `alloc_object` made) and `self.0` carries its provenance.
+        // SAFETY: the guarantees just stated.
         let base = unsafe { self.0.byte_sub(header_at) }.cast::<u8>();
-        // SAFETY: `base` and `layout` are what `alloc_object` allocated with; the
+        // Why this is sound: `base` and `layout` are what `alloc_object` allocated with; the
         // caller guarantees nothing uses the object afterwards.
+        // SAFETY: the guarantees just stated.
         unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
 }
