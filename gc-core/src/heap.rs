@@ -181,6 +181,41 @@ impl HeapState {
         }
     }
 
+    /// Moves the suspects of `list` (objects that lost a reference since a collection
+    /// last verified them) into a collection's set, as `add_to_set` does: they seed a
+    /// collection, which reaches the rest of what it examines from them.
+    pub(crate) fn take_suspects_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
+        let mut cur = self.head(list).get();
+        while let Some(obj) = cur {
+            // Read the link before `add_to_set` unlinks the object.
+            cur = obj.next_in_list();
+            if obj.is_suspect() {
+                self.add_to_set(obj, set);
+            }
+        }
+    }
+
+    /// After a collection: moves every object left on `from` (none was examined, as
+    /// no suspect reaches it) to `to`, except that a suspect (one that lost a
+    /// reference while the collection ran user code) goes to `Pending` instead when
+    /// `to` is a generation-2 list, so that the next full collection examines it.
+    /// Returns how many objects moved.
+    pub(crate) fn promote_unexamined(&self, from: List, to: List) -> usize {
+        let mut cur = self.head(from).take();
+        let moved = self.lens[from as usize].replace(0);
+        while let Some(obj) = cur {
+            cur = obj.next_in_list();
+            obj.set_list(List::Detached);
+            let dest = if to == List::Old && obj.is_suspect() {
+                List::Pending
+            } else {
+                to
+            };
+            self.link(obj, dest);
+        }
+        moved
+    }
+
     /// Every object on the linked lists, in list order (young first).
     pub(crate) fn all_objects(&self, lists: &[List]) -> Vec<ObjPtr> {
         let mut out = Vec::new();
@@ -210,6 +245,10 @@ impl HeapState {
     /// threshold doubles (up to `MAX_YOUNG_SCALE` times `threshold[0]`); once they find
     /// at least half garbage again it returns to `threshold[0]`.
     pub(crate) fn adapt_young_threshold(&self, candidates: usize, collected: usize) {
+        if candidates == 0 {
+            // Nothing was examined: nothing to learn.
+            return;
+        }
         let scale = self.young_scale.get();
         if collected.saturating_mul(10) < candidates {
             self.young_scale.set((scale * 2).min(MAX_YOUNG_SCALE));
@@ -439,9 +478,11 @@ impl Heap {
 
     /// Runs a full collection (all generations) and says what it found.
     ///
-    /// A full collection examines the young generations, the old objects that lost a
-    /// reference since they were last examined, and what those reach; old objects
-    /// nobody let go of cost nothing. Returns immediately (with
+    /// A collection examines only the objects of its generations that lost a
+    /// reference since they were last examined (the *suspects*) and what those reach:
+    /// objects nobody let go of cost nothing, whatever their generation. It finds
+    /// every garbage cycle that examining whole generations would (see "Suspects" in
+    /// the README's design notes). Returns immediately (with
     /// [`CollectStats::skipped`] set) if a collection is already running, as when
     /// called from a finalizer or a `Drop`.
     pub fn collect(&self) -> CollectStats {

@@ -136,9 +136,10 @@ impl<T: Traverse + 'static> HasVTable for T {
 #[repr(C)]
 pub(crate) struct RcHeader {
     vtable: &'static VTable,
-    /// Strong handles (including the collector's pins). Zero iff the value has been
-    /// or is being destroyed by reference counting (a collector-destroyed object may
-    /// keep a non-zero count: its remaining handles are dead).
+    /// Bits 0–30: strong handles (including the collector's pins). Zero iff the value
+    /// has been or is being destroyed by reference counting (a collector-destroyed
+    /// object may keep a non-zero count: its remaining handles are dead).
+    /// Bit 31: [`SUSPECT`].
     strong: Cell<u32>,
     /// `weak << FLAG_BITS | flags`; see the module docs for what `weak` counts.
     weak_flags: Cell<u32>,
@@ -209,6 +210,17 @@ impl List {
 }
 
 const LIST_MASK: u32 = 0b111;
+
+/// Bit 31 of the strong word: the object lost a strong reference without being freed
+/// since a collection last verified it (Bacon and Rajan's "purple"). Only read on
+/// tracked objects of the young generations, whose suspects seed young collections
+/// (see `collect/mod.rs`); kept beside the count so that a handle drop sets it with
+/// the same store that decrements.
+const SUSPECT: u32 = 1 << 31;
+/// The strong count's bits.
+const COUNT_MASK: u32 = !SUSPECT;
+/// The largest strong count.
+pub(crate) const MAX_STRONG: u32 = COUNT_MASK;
 /// The object has a `GcLinks` prefix and belongs to a heap.
 pub(crate) const TRACKED: u32 = 1 << 3;
 /// The object has an owner slot (allocated with an owning type).
@@ -416,12 +428,20 @@ impl ObjPtr {
 
     #[inline]
     pub(crate) fn strong(self) -> u32 {
-        self.header().strong.get()
+        self.header().strong.get() & COUNT_MASK
+    }
+
+    /// Whether the object lost a reference since a collection last verified it
+    /// ([`SUSPECT`]); meaningful for tracked objects of the young generations.
+    #[inline]
+    pub(crate) fn is_suspect(self) -> bool {
+        self.header().strong.get() & SUSPECT != 0
     }
 
     #[inline]
-    fn set_strong(self, n: u32) {
-        self.header().strong.set(n)
+    pub(crate) fn clear_suspect(self) {
+        let h = self.header();
+        h.strong.set(h.strong.get() & COUNT_MASK);
     }
 
     /// The stored weak count (the implicit weak reference included).
@@ -631,12 +651,14 @@ impl ObjPtr {
     /// On overflow of the 32-bit count.
     #[inline]
     pub(crate) fn inc_strong(self) {
-        let s = self.strong();
+        let h = self.header();
+        let raw = h.strong.get();
         assert!(
-            s != u32::MAX,
-            "strong count overflow: more than 4,294,967,295 handles to one object"
+            raw & COUNT_MASK != MAX_STRONG,
+            "strong count overflow: more than {MAX_STRONG} handles to one object"
         );
-        self.set_strong(s + 1);
+        // The count is below its maximum, so the increment stays within its bits.
+        h.strong.set(raw + 1);
     }
 
     /// Adds a weak reference.
@@ -668,9 +690,10 @@ impl ObjPtr {
     /// drop, this is not a lost reference: an old object stays verified.
     #[inline]
     pub(crate) fn unpin(self) {
-        let s = self.strong();
-        if s > 1 {
-            self.set_strong(s - 1);
+        let h = self.header();
+        let raw = h.strong.get();
+        if raw & COUNT_MASK > 1 {
+            h.strong.set(raw - 1);
         } else {
             self.release_strong();
         }
@@ -679,11 +702,15 @@ impl ObjPtr {
     /// Drops a strong reference: the one release path for every strong handle.
     #[inline]
     pub(crate) fn release_strong(self) {
-        let s = self.strong();
+        let h = self.header();
+        let raw = h.strong.get();
+        let s = raw & COUNT_MASK;
         debug_assert!(s > 0, "strong count underflow");
-        self.set_strong(s - 1);
         let flags = self.flags();
         if s > 1 {
+            // A lost reference: the object may now be part of garbage, so it becomes a
+            // suspect (harmless on objects where the bit is never read).
+            h.strong.set((raw - 1) | SUSPECT);
             // `Old` is list value 3 with TRACKED set and ORPHAN clear; an untracked
             // object has flags 0 and never matches.
             if flags & (LIST_MASK | TRACKED | ORPHAN) == List::Old as u32 | TRACKED {
@@ -691,6 +718,7 @@ impl ObjPtr {
             }
             return;
         }
+        h.strong.set(raw - 1);
         if flags == 0 {
             // An untracked leaf with nothing special about it: no finalizer, owner,
             // callbacks or heap. Destroy it as `Rc` would; its value cannot own a
@@ -904,5 +932,24 @@ mod tests {
     fn header_sizes() {
         assert_eq!(core::mem::size_of::<RcHeader>(), 16);
         assert_eq!(core::mem::size_of::<GcLinks>(), 24);
+    }
+
+    #[test]
+    fn suspect_bit_is_set_by_a_lost_reference_and_kept_apart_from_the_count() {
+        let obj = alloc_object(0u8, false, None);
+        assert!(!obj.is_suspect());
+        obj.inc_strong();
+        obj.inc_strong();
+        obj.release_strong();
+        assert!(obj.is_suspect());
+        assert_eq!(obj.strong(), 2);
+        obj.inc_strong();
+        assert_eq!(obj.strong(), 3);
+        obj.unpin(); // the collector's pin: not a lost reference
+        obj.clear_suspect();
+        obj.unpin();
+        assert!(!obj.is_suspect());
+        assert_eq!(obj.strong(), 1);
+        obj.release_strong(); // frees it
     }
 }

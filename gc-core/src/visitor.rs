@@ -19,12 +19,13 @@ pub struct Visitor<'a> {
 
 pub(crate) enum Mode<'a> {
     /// `subtract_refs`: each visit of an object in the collection's set decrements its
-    /// `gc_refs`. With `closure`, verified old objects that are reached join the set
-    /// first (a full collection examines what candidates reach, not the whole heap).
+    /// `gc_refs`. Objects on the `closure` lists (a bit mask over `List` values) that
+    /// are reached join the set first: a collection examines what its seeds reach,
+    /// not whole generations.
     Subtract {
         heap: &'a HeapState,
         set: &'a mut Vec<ObjPtr>,
-        closure: bool,
+        closure: u8,
     },
     /// `move_unreachable`: each object of the set that is reached is marked reachable
     /// and pushed, to be traversed in turn (an explicit stack, no recursion).
@@ -76,7 +77,7 @@ impl<'a> Visitor<'a> {
                 // Invariant: members of the set have `gc_refs` = their strong count
                 // minus the handles to them reported so far.
                 Some(List::Collecting) => obj.decrement_gc_refs(),
-                Some(List::Old) if *closure => {
+                Some(list) if *closure & (1 << list as u8) != 0 => {
                     heap.add_to_set(obj, set);
                     obj.decrement_gc_refs();
                 }

@@ -384,8 +384,10 @@ fn leaves_are_untracked() {
     assert_eq!(heap.tracked_count(), 1);
 }
 
-/// Building a large live structure: young collections find no garbage, so the young
-/// threshold doubles instead of rescanning the same survivors every `t0` allocations.
+/// Building a large live structure whose objects each lost a reference (so that
+/// every young collection examines them): young collections find no garbage, so the
+/// young threshold doubles instead of rescanning the same survivors every `t0`
+/// allocations.
 #[test]
 fn young_threshold_adapts_while_collections_find_no_garbage() {
     let heap = Heap::new();
@@ -393,7 +395,14 @@ fn young_threshold_adapts_while_collections_find_no_garbage() {
     heap.set_threshold(t0, 10, 10);
     let log = DropLog::new();
     let n = scaled(20_000);
-    let keep: Vec<_> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
+    let keep: Vec<_> = (0..n)
+        .map(|i| {
+            let node = Node::new(&heap, &log, i);
+            let kept = node.clone();
+            drop(node); // a lost reference: the node is a suspect
+            kept
+        })
+        .collect();
     let young_collections = heap.get_stats()[0].collections;
     assert!(young_collections > 0);
     assert!(
@@ -415,5 +424,47 @@ fn young_threshold_adapts_while_collections_find_no_garbage() {
         "only {freed} of {cycles} self-cycles collected automatically"
     );
     heap.collect();
+    log.assert_no_double_drop();
+}
+
+/// Objects that never lost a reference are not examined by any collection, young or
+/// full: building a structure and keeping it costs the collector nothing.
+#[test]
+fn collections_do_not_examine_objects_that_never_lost_a_reference() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let heap = Heap::new();
+    let t0 = if cfg!(miri) { 2 } else { 100 };
+    heap.set_threshold(t0, 2, 10);
+    let examined = Rc::new(Cell::new(0));
+    let seen = examined.clone();
+    heap.add_collect_callback(move |phase, info| {
+        if phase == gc_core::CollectPhase::Stop {
+            seen.set(seen.get() + info.candidates);
+        }
+    });
+    let log = DropLog::new();
+    let n = scaled(5_000);
+    // A chain with back edges whose handles are all kept: no reference is ever lost.
+    let nodes: Vec<_> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
+    for pair in nodes.windows(2) {
+        pair[0].link(&pair[1]);
+        pair[1].link(&pair[0]);
+    }
+    let stats = heap.get_stats();
+    assert!(stats[0].collections > 0 && stats[1].collections > 0);
+    assert_eq!(
+        examined.get(),
+        0,
+        "automatic collections examined live objects"
+    );
+    assert_eq!(heap.collect().candidates, 0);
+    assert_eq!(heap.generation_len(2), n, "all promoted to generation 2");
+    // Dropping the handles makes every node a suspect (each is still referenced by
+    // its neighbours); the collection examines exactly the chain and frees it.
+    drop(nodes);
+    let stats = heap.collect();
+    assert_eq!((stats.collected, stats.candidates), (n, n));
+    assert_eq!(log.count(), n);
     log.assert_no_double_drop();
 }

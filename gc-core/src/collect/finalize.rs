@@ -73,7 +73,7 @@ fn handle_resurrected_objects(heap: &HeapState, guard: &mut SetGuard<'_>) -> usi
         obj.set_list(List::Collecting);
         obj.set_gc_refs(obj.strong() as usize - 1);
     }
-    super::subtract_refs::subtract_refs(heap, &mut guard.objs, false);
+    super::subtract_refs::subtract_refs(heap, &mut guard.objs, 0);
     let mut stack = Vec::new();
     for &obj in &guard.objs {
         if obj.gc_refs() > 0 {

@@ -5,16 +5,37 @@
 //! `update_refs`, `subtract_refs`, `move_unreachable`, PEP 442 finalization,
 //! `handle_resurrected_objects`, `delete_garbage`), with two changes:
 //!
-//! * **Candidates instead of a whole-heap scan.** Generation 2 is split into
-//!   `Pending` (arrived since the last full collection, or lost a reference since
-//!   then) and `Old` (found reachable by a full collection and untouched since). A
-//!   full collection starts from the young generations and `Pending`, and pulls in an
-//!   `Old` object only when a traversal reaches it (`Mode::Subtract { closure }`).
-//!   This is complete: a set of garbage objects has a member that nothing outside the
-//!   set references; the reference that made it garbage was dropped after the last
-//!   full collection, and dropping it moved that member to `Pending` (a drop to zero
-//!   would have freed it); every other member is reachable from such members. So a
-//!   full collection costs what could have become garbage, not the size of the heap.
+//! * **Seeds instead of whole generations.** A collection examines only what its
+//!   *seeds* reach, not every object of the generations it collects:
+//!   - an object that loses a strong reference without being freed becomes a
+//!     *suspect* (Bacon and Rajan's "purple"): a mark in its header while it is in a
+//!     young generation; an old object moves to the `Pending` list instead (so
+//!     generation 2 is split into `Pending` and `Old`, verified and untouched since);
+//!   - a collection of generations `0..=g` is seeded with the suspects of the young
+//!     generations collected, plus all of `Pending` for a full collection, and pulls
+//!     in any object of those generations (for a full collection, also `Old`) that a
+//!     traversal reaches (`update_refs::closure_lists`);
+//!   - objects of the collected generations that no seed reaches move on to the next
+//!     generation unexamined (`promote_unexamined`), as verified as the survivors.
+//!
+//!   **Why this finds all that CPython's algorithm would.** Invariant: *every garbage
+//!   object is reachable from a garbage suspect* (a `Pending` object or a marked
+//!   young one). A reachable object becomes garbage only when a reference on every
+//!   path to it goes away; the object that reference pointed to is then garbage too
+//!   and reaches it, and is marked (a drop to zero frees it instead, and its own
+//!   references go the same way). Now take an object `c` that a collection of the
+//!   whole generations `0..=g` would find unreachable: every object with a path to
+//!   `c` lies in those generations (else `c` would count as referenced from outside),
+//!   including the garbage suspect that reaches `c`, so `c` is in the seeds'
+//!   closure. And an object of the closure is reachable from outside the closure
+//!   exactly when it is reachable from outside the generations: the first object of
+//!   the closure on such a path either is referenced from outside the generations or
+//!   has a referrer outside the closure. So the closure's unreachable objects are
+//!   exactly the generations' unreachable objects. Survivors keep their mark (or
+//!   stay candidates in `Pending`) until a full collection verifies them, so the
+//!   invariant survives the collection; an unmarked survivor needs no witness.
+//!   A program that builds a structure and keeps it pays nothing for it at
+//!   collections: neither young nor full collections traverse it.
 //! * **A set vector instead of list surgery.** The objects being collected are moved
 //!   off their lists into a vector; the `next` link holds `gc_refs` meanwhile. The
 //!   collector pins each one with a strong reference of its own, so user code run
@@ -23,13 +44,14 @@
 //!
 //! Phases, in order ([`collect`]):
 //!
-//! 1. [`update_refs`]: move the young generations (and for a full collection,
-//!    `Pending`) into the set; `gc_refs = strong count`.
-//! 2. [`subtract_refs`]: traverse each object of the set; each reported handle into the
-//!    set decrements its target's `gc_refs`. Afterwards `gc_refs > 0` means
-//!    "referenced from outside the set".
+//! 1. [`update_refs`]: move the seeds into the set; `gc_refs = strong count`.
+//! 2. [`subtract_refs`]: traverse each object of the set, adding what it reaches in
+//!    the generations collected; each reported handle into the set decrements its
+//!    target's `gc_refs`. Afterwards `gc_refs > 0` means "referenced from outside the
+//!    set".
 //! 3. [`move_unreachable`]: mark what those objects reach; the rest is unreachable.
-//!    Survivors move to the next generation.
+//!    Survivors move to the next generation, and so do the unexamined objects of the
+//!    generations collected.
 //! 4. [`weakref`]: clear weak references to the unreachable objects and take their
 //!    callbacks (those whose weak reference is itself garbage are dropped unrun).
 //! 5. [`finalize`]: run each finalizer once (PEP 442), on an intact graph; if any
@@ -213,12 +235,18 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         objs: Vec::new(),
     };
     update_refs::update_refs(state, generation, &mut guard.objs);
-    subtract_refs::subtract_refs(state, &mut guard.objs, generation == GENERATIONS - 1);
+    let closure = update_refs::closure_lists(generation);
+    subtract_refs::subtract_refs(state, &mut guard.objs, closure);
     let candidates = guard.objs.len();
     let save_all = state.save_all.get();
-    let special =
-        move_unreachable::move_unreachable(state, &mut guard, survivor_list(generation), save_all);
+    let (special, promoted) =
+        move_unreachable::move_unreachable(state, &mut guard, generation, save_all);
     let unreachable = guard.objs.len();
+    let promoted = promoted + promote_unexamined(state, generation);
+    if generation == 1 {
+        let p = &state.long_lived_pending;
+        p.set(p.get() + promoted);
+    }
     account_generations(state, generation);
 
     let callbacks_to_run = weakref::clear_weakrefs(state, &special);
@@ -297,12 +325,17 @@ fn tell_garbage_callbacks(
     }
 }
 
-/// Where the survivors of a collection of `generation` go.
-fn survivor_list(generation: usize) -> List {
-    match generation {
-        0 => List::Middle,
-        1 => List::Pending,
-        _ => List::Old,
+/// Moves the objects of the generations collected that the collection did not
+/// examine to where its survivors go (CPython merges each collected generation into
+/// the next): no suspect reaches them, so they are verified as they are. Returns how
+/// many went to generation 2.
+fn promote_unexamined(state: &HeapState, generation: usize) -> usize {
+    if generation == 0 {
+        state.promote_unexamined(List::Young, List::Middle);
+        0
+    } else {
+        state.promote_unexamined(List::Young, List::Old)
+            + state.promote_unexamined(List::Middle, List::Old)
     }
 }
 

@@ -7,7 +7,9 @@ use crate::visitor::{Mode, Visitor, REACHABLE};
 
 /// Marks every member with `gc_refs > 0` (referenced from outside) and everything it
 /// reaches within the set as `REACHABLE`, with an explicit stack. Survivors are linked
-/// onto `survivors` and unpinned; the unreachable ones stay pinned in `guard.objs`.
+/// onto the list [`survivor_list`] gives and unpinned; the unreachable ones stay
+/// pinned in `guard.objs`. Returns, with the special objects, how many survivors
+/// went to generation 2.
 ///
 /// In the same pass each unreachable object is marked `Unreachable`, its weak
 /// references cleared, and (unless `keep_alive`, for `DEBUG_SAVEALL`) it is marked
@@ -20,9 +22,9 @@ use crate::visitor::{Mode, Visitor, REACHABLE};
 pub(crate) fn move_unreachable(
     heap: &HeapState,
     guard: &mut SetGuard<'_>,
-    survivors: List,
+    generation: usize,
     keep_alive: bool,
-) -> Vec<ObjPtr> {
+) -> (Vec<ObjPtr>, usize) {
     let mut stack: Vec<_> = Vec::new();
     for &obj in &guard.objs {
         if obj.gc_refs() > 0 {
@@ -43,8 +45,13 @@ pub(crate) fn move_unreachable(
     for obj in core::mem::take(&mut guard.objs) {
         if obj.gc_refs() == REACHABLE {
             obj.set_list(List::Detached);
-            heap.link(obj, survivors);
-            promoted += 1;
+            let to = survivor_list(generation, obj);
+            if to != List::Middle {
+                // Verified (`Old`), or a candidate by its list (`Pending`).
+                obj.clear_suspect();
+                promoted += 1;
+            }
+            heap.link(obj, to);
             // Put it back under the guard until unpinned, in case unpinning runs user
             // code that panics (it cannot: the object has outside references).
             obj.unpin();
@@ -60,10 +67,18 @@ pub(crate) fn move_unreachable(
             unreachable.push(obj);
         }
     }
-    if survivors == List::Pending {
-        let p = &heap.long_lived_pending;
-        p.set(p.get() + promoted);
-    }
     guard.objs = unreachable;
-    special
+    (special, promoted)
+}
+
+/// Where a survivor of a collection of `generation` goes: generation 0's to the
+/// middle generation, keeping their suspect mark; generation 1's to generation 2,
+/// as candidates (`Pending`) if they are suspects, verified (`Old`) otherwise;
+/// a full collection's are all verified.
+fn survivor_list(generation: usize, obj: ObjPtr) -> List {
+    match generation {
+        0 => List::Middle,
+        1 if obj.is_suspect() => List::Pending,
+        _ => List::Old,
+    }
 }

@@ -5,13 +5,14 @@ use crate::raw::ObjPtr;
 use crate::visitor::{Mode, Visitor};
 
 /// Traverses every object of `set`; each reported handle to a member decrements the
-/// member's `gc_refs`. With `closure` (full collections), a verified old object that
-/// is reached joins the set first, so the set grows to everything the candidates
-/// reach, and is traversed in turn (the loop runs to the vector's current end).
+/// member's `gc_refs`. An object of the heap on one of the `closure` lists (a mask
+/// from `update_refs::closure_lists`) that is reached joins the set first, so the set
+/// grows to everything the seeds reach in the generations collected, and is traversed
+/// in turn (the loop runs to the vector's current end).
 ///
 /// Invariant: after object `i` is traversed, each member's `gc_refs` equals its
 /// strong count minus the handles to it reported by objects `0..=i`.
-pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: bool) {
+pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u8) {
     let mut i = 0;
     while i < set.len() {
         let obj = set[i];

@@ -1,18 +1,34 @@
-//! Phase 1: take the objects to examine off their lists; `gc_refs = strong count`.
+//! Phase 1: take the collection's seeds off their lists; `gc_refs = strong count`.
 
 use crate::heap::HeapState;
 use crate::raw::{List, ObjPtr};
 
-/// Moves generations `0..=generation` into `set` (for a full collection, `Pending`
-/// too; `Old` objects join later, only if reached: see `subtract_refs`). Each object
+/// Moves the seeds of a collection of generations `0..=generation` into `set`: the
+/// suspects of the young generations collected (objects that lost a reference since
+/// they were last verified) and, for a full collection, the whole of `Pending`. The
+/// rest of the set joins in `subtract_refs`, when a traversal reaches it. Each object
 /// gets `gc_refs` = its strong count and is pinned (`HeapState::add_to_set`).
 pub(crate) fn update_refs(heap: &HeapState, generation: usize, set: &mut Vec<ObjPtr>) {
-    let lists: &[List] = match generation {
+    let young: &[List] = match generation {
         0 => &[List::Young],
-        1 => &[List::Young, List::Middle],
-        _ => &[List::Young, List::Middle, List::Pending],
+        _ => &[List::Young, List::Middle],
     };
-    for &list in lists {
-        heap.take_list_into_set(list, set);
+    for &list in young {
+        heap.take_suspects_into_set(list, set);
+    }
+    if generation >= 2 {
+        heap.take_list_into_set(List::Pending, set);
+    }
+}
+
+/// The lists whose objects join the set of a collection of `generation` when a
+/// traversal reaches them, as a bit mask over `List` values: the generations
+/// collected, and for a full collection the verified old objects too.
+pub(crate) fn closure_lists(generation: usize) -> u8 {
+    let bit = |l: List| 1u8 << (l as u8);
+    match generation {
+        0 => bit(List::Young),
+        1 => bit(List::Young) | bit(List::Middle),
+        _ => bit(List::Young) | bit(List::Middle) | bit(List::Pending) | bit(List::Old),
     }
 }
