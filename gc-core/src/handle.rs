@@ -191,7 +191,8 @@ impl<T: Traverse + 'static> Gc<T> {
 impl<T> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
-        self.obj.release_strong();
+        // SAFETY: a `Gc<T>` points at an object whose value is a `T`.
+        unsafe { self.obj.release_strong_typed::<T>() };
     }
 }
 
