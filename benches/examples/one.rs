@@ -2,6 +2,8 @@
 //! object): a quick check while tuning, not a benchmark.
 //!
 //! `cargo run --release -p benches --example one -- W6BinaryTrees`
+//! `ONLY_OURS=1 ROUNDS=6 cargo run --release -p benches --example one -- W7RandomGraph`
+//! (gc-core only, `ROUNDS` runs, each on a fresh thread; default 6)
 
 use benches::{run, Workload};
 
@@ -27,8 +29,20 @@ fn go(w: Workload, which: String) {
     let size = w.default_size();
     let objects = w.objects(size) as f64;
     if std::env::var_os("ONLY_OURS").is_some() {
-        let ours = run::<benches::ours::Ours>(w, size);
-        println!("{which}: gc-core {:?}", ours);
+        let rounds: usize = std::env::var("ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(6);
+        for _ in 0..rounds {
+            // A fresh thread per round, as in the benchmark: fresh collector state.
+            let ours = std::thread::Builder::new()
+                .stack_size(w.stack().max(64 << 20))
+                .spawn(move || run::<benches::ours::Ours>(w, size))
+                .unwrap()
+                .join()
+                .unwrap();
+            println!("{which}: gc-core {:?}", ours);
+        }
         return;
     }
     for round in 0..3 {
