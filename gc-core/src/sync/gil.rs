@@ -5,8 +5,12 @@ use core::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::primitive::{current_thread, lock, Condvar, Mutex, ThreadId};
+use super::primitive::{current_thread_id, lock, AtomicUsize, Condvar, Mutex, Ordering, ThreadId};
 use crate::raw::ObjPtr;
+
+/// How many times `acquire` spins (with exponential backoff, up to 64 pause
+/// instructions a round) before it sleeps until the lock is released.
+const SPINS: u32 = 16;
 
 /// A reference whose release was deferred because another thread held the lock.
 pub(crate) enum Pending {
@@ -40,6 +44,10 @@ pub(crate) struct Gil {
     state: Mutex<State>,
     released: Condvar,
     pending: Mutex<Vec<Pending>>,
+    /// `pending.len()`, updated under `pending`'s mutex and read without it: lets a
+    /// release skip that mutex when nothing was deferred (the common case). A stale
+    /// zero is harmless: see the re-check in `release`.
+    pending_len: AtomicUsize,
     heap: UnsafeCell<crate::Heap>,
 }
 
@@ -61,6 +69,7 @@ impl Gil {
             }),
             released: Condvar::new(),
             pending: Mutex::new(Vec::new()),
+            pending_len: AtomicUsize::new(0),
             heap: UnsafeCell::new(heap),
         }
     }
@@ -78,7 +87,7 @@ impl Gil {
 
     /// Acquires the lock if it is free or already ours.
     pub(crate) fn try_acquire(&self) -> Option<GilGuard<'_>> {
-        let me = current_thread().id();
+        let me = current_thread_id();
         let mut s = lock(&self.state);
         match s.owner {
             Some(o) if o == me => {}
@@ -98,14 +107,26 @@ impl Gil {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<GilGuard<'_>, ThreadId> {
-        let me = current_thread().id();
+        let me = current_thread_id();
         let mut s = lock(&self.state);
+        let mut spins = 0;
         loop {
             match s.owner {
                 Some(o) if o == me => break,
                 None => {
                     s.owner = Some(me);
                     break;
+                }
+                Some(_) if spins < SPINS && !cfg!(loom) => {
+                    // The lock is mostly held for one handle operation: spinning a
+                    // little (with backoff) is far cheaper than sleeping on the
+                    // condition variable and being woken by a system call.
+                    drop(s);
+                    for _ in 0..1u32 << spins.min(6) {
+                        std::hint::spin_loop();
+                    }
+                    spins += 1;
+                    s = lock(&self.state);
                 }
                 Some(other) => {
                     let timeout = match deadline {
@@ -137,7 +158,11 @@ impl Gil {
     /// Queues the release of a reference for the lock's owner, then makes sure that
     /// somebody drains it: if the lock is free by now, this thread does.
     pub(crate) fn defer(&self, p: Pending) {
-        lock(&self.pending).push(p);
+        {
+            let mut q = lock(&self.pending);
+            q.push(p);
+            self.pending_len.store(q.len(), Ordering::SeqCst);
+        }
         if broken_ordering() {
             return;
         }
@@ -149,7 +174,15 @@ impl Gil {
     /// Releases the deferred references (as the owner).
     fn drain(&self) {
         loop {
-            let next = lock(&self.pending).pop();
+            if self.pending_len.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            let next = {
+                let mut q = lock(&self.pending);
+                let next = q.pop();
+                self.pending_len.store(q.len(), Ordering::SeqCst);
+                next
+            };
             match next {
                 Some(Pending::Strong(obj)) => obj.release_strong(),
                 Some(Pending::Weak(obj)) => obj.release_weak(),
@@ -160,12 +193,31 @@ impl Gil {
 
     fn release(&self) {
         let mut s = lock(&self.state);
-        debug_assert!(s.depth > 0 && s.owner == Some(current_thread().id()));
+        debug_assert!(s.depth > 0 && s.owner == Some(current_thread_id()));
         if s.depth > 1 {
             s.depth -= 1;
             return;
         }
-        drop(s);
+        if self.pending_len.load(Ordering::SeqCst) == 0 {
+            // Nothing deferred (the common case): release in this critical section.
+            s.depth = 0;
+            s.owner = None;
+            let wake = s.waiters > 0;
+            drop(s);
+            if wake {
+                self.released.notify_one();
+            }
+            // The same re-check as below: an entry pushed before we released, whose
+            // pusher found the lock taken, would be stranded.
+            if broken_ordering() || self.pending_len.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            let Some(g) = self.try_acquire() else { return };
+            // Re-acquired (depth 1): drain below.
+            core::mem::forget(g);
+        } else {
+            drop(s);
+        }
         // Still the owner (depth 1): release what other threads deferred. A panic in
         // a `Drop` run here must not leave the lock held forever: it is caught, the
         // lock released, and the panic resumed afterwards.
@@ -184,7 +236,7 @@ impl Gil {
             }
             // An entry pushed after our drain but while we still owned the lock would
             // be stranded: its pusher's `try_acquire` failed. Look again.
-            if broken_ordering() || lock(&self.pending).is_empty() {
+            if broken_ordering() || self.pending_len.load(Ordering::SeqCst) == 0 {
                 break;
             }
             let Some(g) = self.try_acquire() else { break };
