@@ -5,7 +5,9 @@ use core::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::primitive::{current_thread_id, lock, AtomicUsize, Condvar, Mutex, Ordering, ThreadId};
+use super::primitive::{
+    current_thread_id, lock, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, ThreadId,
+};
 use crate::raw::ObjPtr;
 
 /// How many times `acquire` spins (with exponential backoff, up to 64 pause
@@ -200,21 +202,9 @@ impl Gil {
         }
         if self.pending_len.load(Ordering::SeqCst) == 0 {
             // Nothing deferred (the common case): release in this critical section.
-            s.depth = 0;
-            s.owner = None;
-            let wake = s.waiters > 0;
-            drop(s);
-            if wake {
-                self.released.notify_one();
-            }
-            // The same re-check as below: an entry pushed before we released, whose
-            // pusher found the lock taken, would be stranded.
-            if broken_ordering() || self.pending_len.load(Ordering::SeqCst) == 0 {
+            if !self.unlock_then_recheck(s) {
                 return;
             }
-            let Some(g) = self.try_acquire() else { return };
-            // Re-acquired (depth 1): drain below.
-            core::mem::forget(g);
         } else {
             drop(s);
         }
@@ -226,22 +216,9 @@ impl Gil {
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.drain())) {
                 panic.get_or_insert(p);
             }
-            let mut s = lock(&self.state);
-            s.depth = 0;
-            s.owner = None;
-            let wake = s.waiters > 0;
-            drop(s);
-            if wake {
-                self.released.notify_one();
-            }
-            // An entry pushed after our drain but while we still owned the lock would
-            // be stranded: its pusher's `try_acquire` failed. Look again.
-            if broken_ordering() || self.pending_len.load(Ordering::SeqCst) == 0 {
+            if !self.unlock_then_recheck(lock(&self.state)) {
                 break;
             }
-            let Some(g) = self.try_acquire() else { break };
-            // Re-acquired (depth 1): loop to drain, without recursing through Drop.
-            core::mem::forget(g);
         }
         if let Some(p) = panic {
             if std::thread::panicking() {
@@ -251,6 +228,33 @@ impl Gil {
             } else {
                 resume_unwind(p);
             }
+        }
+    }
+
+    /// Gives up the lock (held at depth 1, its state locked as `s`) and wakes a
+    /// waiter if there is one. Then re-checks the deferred queue: an entry pushed
+    /// while we still owned the lock would be stranded, since its pusher's
+    /// `try_acquire` failed. Returns `true` if there is one and this thread took the
+    /// lock back (depth 1) to drain it.
+    fn unlock_then_recheck(&self, mut s: MutexGuard<'_, State>) -> bool {
+        s.depth = 0;
+        s.owner = None;
+        let wake = s.waiters > 0;
+        drop(s);
+        if wake {
+            self.released.notify_one();
+        }
+        if broken_ordering() || self.pending_len.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        match self.try_acquire() {
+            Some(g) => {
+                // Re-acquired (depth 1); the caller drains and releases, without
+                // recursing through `Drop`.
+                core::mem::forget(g);
+                true
+            }
+            None => false,
         }
     }
 
