@@ -728,10 +728,7 @@ impl ObjPtr {
             // vtable's `layouts[0]`, computed by the same `const fn`); no handle,
             // weak or strong, remains, so nothing uses the memory afterwards.
             // SAFETY: the guarantees just stated.
-            unsafe {
-                let base = self.0.byte_sub(header_at).cast::<u8>();
-                std::alloc::dealloc(base.as_ptr(), layout);
-            }
+            unsafe { self.dealloc_as(layout, header_at) };
             return;
         }
         self.release_strong();
@@ -862,6 +859,17 @@ impl ObjPtr {
     unsafe fn dealloc(self) {
         debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
         let (layout, header_at) = self.vtable().layouts[layout_index(self.flags())];
+        // SAFETY: the caller's guarantees; the layout and offset are the vtable's for
+        // this object's flags, as `alloc_object` used them.
+        unsafe { self.dealloc_as(layout, header_at) };
+    }
+
+    /// Frees the allocation, given the layout and header offset `alloc_object` used.
+    ///
+    /// # Safety
+    /// As for [`dealloc`](ObjPtr::dealloc) (except the counts, which the caller may
+    /// leave as they are), and `(layout, header_at)` must be the object's own.
+    unsafe fn dealloc_as(self, layout: Layout, header_at: usize) {
         // Why this is sound: the allocation starts `header_at` bytes before the header (the same
         // computation `alloc_object` made) and `self.0` carries its provenance.
         // SAFETY: the guarantees just stated.
