@@ -11,6 +11,17 @@ fn quiet_heap() -> Heap {
     heap
 }
 
+/// Nodes `0..n`, each linked to its neighbours both ways; every handle is kept in
+/// the returned vector (no reference is lost while building it).
+fn doubly_linked_chain(heap: &Heap, log: &DropLog, n: usize) -> Vec<Gc<Node>> {
+    let nodes: Vec<_> = (0..n).map(|i| Node::new(heap, log, i)).collect();
+    for pair in nodes.windows(2) {
+        pair[0].link(&pair[1]);
+        pair[1].link(&pair[0]);
+    }
+    nodes
+}
+
 #[test]
 fn acyclic_garbage_is_freed_by_reference_counting() {
     let heap = quiet_heap();
@@ -94,11 +105,7 @@ fn cycle_with_reference_out_frees_only_the_cycle() {
 fn collection_that_finds_nothing() {
     let heap = quiet_heap();
     let log = DropLog::new();
-    let keep: Vec<_> = (0..10).map(|i| Node::new(&heap, &log, i)).collect();
-    for w in keep.windows(2) {
-        w[0].link(&w[1]);
-        w[1].link(&w[0]);
-    }
+    let keep = doubly_linked_chain(&heap, &log, 10);
     let stats = heap.collect();
     assert_eq!((stats.collected, stats.skipped), (0, false));
     assert_eq!(log.count(), 0);
@@ -151,11 +158,7 @@ fn full_collection_examines_only_candidates() {
     let heap = quiet_heap();
     let log = DropLog::new();
     let n = scaled(1000);
-    let nodes: Vec<_> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
-    for w in nodes.windows(2) {
-        w[0].link(&w[1]);
-        w[1].link(&w[0]);
-    }
+    let nodes = doubly_linked_chain(&heap, &log, n);
     let root = nodes[0].clone();
     drop(nodes);
     // The first full collection examines everything once ...
@@ -446,11 +449,7 @@ fn collections_do_not_examine_objects_that_never_lost_a_reference() {
     let log = DropLog::new();
     let n = scaled(5_000);
     // A chain with back edges whose handles are all kept: no reference is ever lost.
-    let nodes: Vec<_> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
-    for pair in nodes.windows(2) {
-        pair[0].link(&pair[1]);
-        pair[1].link(&pair[0]);
-    }
+    let nodes = doubly_linked_chain(&heap, &log, n);
     let stats = heap.get_stats();
     assert!(stats[0].collections > 0 && stats[1].collections > 0);
     assert_eq!(
