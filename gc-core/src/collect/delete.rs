@@ -15,8 +15,9 @@ use crate::raw::{trashcan, List, DEAD};
 /// another member of the garbage gets a clear panic (or an error from
 /// `Gc::try_deref`), never a destroyed value. Values are dropped one by one (a
 /// panicking `Drop` is caught, the others still run); objects whose last handle goes
-/// meanwhile are queued in the trashcan. Then the collector's pins are released,
-/// which frees each allocation that no handle references any more.
+/// meanwhile are queued in the trashcan. Each object's pin is released right after
+/// its value is dropped, which frees the allocation if no handle references it any
+/// more (otherwise the last handle frees it).
 pub(crate) fn delete_garbage(
     guard: &mut SetGuard<'_>,
     already_dead: bool,
@@ -42,8 +43,10 @@ pub(crate) fn delete_garbage(
                     first.get_or_insert(p);
                 }
                 obj.release_value_refs();
-            }
-            for &obj in &garbage {
+                // The value is gone, so the pin has nothing left to protect: release it
+                // now, in the same pass. The allocation is freed when the last handle
+                // goes, which may be a later object's value being dropped; objects not
+                // yet reached here stay pinned, so their values are still intact.
                 obj.unpin();
             }
             if let Some(p) = first {
