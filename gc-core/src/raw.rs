@@ -538,18 +538,20 @@ impl ObjPtr {
         }
     }
 
-    /// Decrements `gc_refs` of a member of a collection's set (`subtract_refs`).
+    /// Decrements `gc_refs` of a member of a collection's set (`subtract_refs`) and
+    /// returns the new value.
     ///
     /// # Panics
     /// If it is already zero: a `Traverse` impl reported a handle it does not own, or
     /// one handle twice.
     #[inline]
-    pub(crate) fn decrement_gc_refs(self) {
+    pub(crate) fn decrement_gc_refs(self) -> usize {
         let refs = self.gc_refs();
         if refs == 0 {
             gc_refs_underflow(self);
         }
         self.set_gc_refs(refs - 1);
+        refs - 1
     }
 
     /// Moves a member of a collection's set to `Unreachable` and sets `flags`, in one

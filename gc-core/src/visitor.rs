@@ -26,6 +26,8 @@ pub(crate) enum Mode<'a> {
         heap: &'a HeapState,
         set: &'a mut Vec<ObjPtr>,
         closure: u8,
+        /// How many members' `gc_refs` have reached zero.
+        zeroed: &'a mut usize,
     },
     /// `move_unreachable`: each object of the set that is reached is marked reachable
     /// and pushed, to be traversed in turn (an explicit stack, no recursion).
@@ -73,16 +75,23 @@ impl<'a> Visitor<'a> {
     #[inline]
     pub(crate) fn visit_obj(&mut self, obj: ObjPtr) {
         match &mut self.mode {
-            Mode::Subtract { heap, set, closure } => match obj.list_in(*heap) {
+            Mode::Subtract {
+                heap,
+                set,
+                closure,
+                zeroed,
+            } => {
                 // Invariant: members of the set have `gc_refs` = their strong count
                 // minus the handles to them reported so far.
-                Some(List::Collecting) => obj.decrement_gc_refs(),
-                Some(list) if *closure & (1 << list as u8) != 0 => {
-                    heap.add_to_set(obj, set);
-                    obj.decrement_gc_refs();
+                match obj.list_in(*heap) {
+                    Some(List::Collecting) => {}
+                    Some(list) if *closure & (1 << list as u8) != 0 => heap.add_to_set(obj, set),
+                    _ => return,
                 }
-                _ => {}
-            },
+                if obj.decrement_gc_refs() == 0 {
+                    **zeroed += 1;
+                }
+            }
             Mode::Mark { heap, stack } => {
                 if obj.list_in(*heap) == Some(List::Collecting) && obj.gc_refs() != REACHABLE {
                     obj.set_gc_refs(REACHABLE);

@@ -236,11 +236,12 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     };
     update_refs::update_refs(state, generation, &mut guard.objs);
     let closure = update_refs::closure_lists(generation);
-    subtract_refs::subtract_refs(state, &mut guard.objs, closure);
+    let unreferenced = subtract_refs::subtract_refs(state, &mut guard.objs, closure);
     let candidates = guard.objs.len();
     let save_all = state.save_all.get();
+    let roots_possible = unreferenced < candidates;
     let (special, promoted) =
-        move_unreachable::move_unreachable(state, &mut guard, generation, save_all);
+        move_unreachable::move_unreachable(state, &mut guard, generation, save_all, roots_possible);
     let unreachable = guard.objs.len();
     let promoted = promoted + promote_unexamined(state, generation);
     if generation == 1 {

@@ -24,19 +24,25 @@ pub(crate) fn move_unreachable(
     guard: &mut SetGuard<'_>,
     generation: usize,
     keep_alive: bool,
+    roots_possible: bool,
 ) -> (Vec<ObjPtr>, usize) {
-    let mut stack: Vec<_> = Vec::new();
-    for &obj in &guard.objs {
-        if obj.gc_refs() > 0 {
-            obj.set_gc_refs(REACHABLE);
-            stack.push(obj);
+    // Without `roots_possible` every member has `gc_refs == 0` (`subtract_refs`
+    // counted them): nothing is reachable, and the pass over the set to find roots
+    // (one cache miss per object on a large set) is skipped.
+    if roots_possible {
+        let mut stack: Vec<_> = Vec::new();
+        for &obj in &guard.objs {
+            if obj.gc_refs() > 0 {
+                obj.set_gc_refs(REACHABLE);
+                stack.push(obj);
+            }
         }
-    }
-    while let Some(obj) = stack.pop() {
-        obj.traverse(&mut Visitor::new(Mode::Mark {
-            heap,
-            stack: &mut stack,
-        }));
+        while let Some(obj) = stack.pop() {
+            obj.traverse(&mut Visitor::new(Mode::Mark {
+                heap,
+                stack: &mut stack,
+            }));
+        }
     }
 
     let mut unreachable = Vec::new();

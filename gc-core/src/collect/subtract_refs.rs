@@ -12,11 +12,22 @@ use crate::visitor::{Mode, Visitor};
 ///
 /// Invariant: after object `i` is traversed, each member's `gc_refs` equals its
 /// strong count minus the handles to it reported by objects `0..=i`.
-pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u8) {
+///
+/// Returns how many members end with `gc_refs == 0` (no reference from outside the
+/// set): when that is all of them, nothing in the set is reachable and
+/// `move_unreachable` need not look for roots.
+pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u8) -> usize {
+    let mut zeroed = 0;
     let mut i = 0;
     while i < set.len() {
         let obj = set[i];
         i += 1;
-        obj.traverse(&mut Visitor::new(Mode::Subtract { heap, set, closure }));
+        obj.traverse(&mut Visitor::new(Mode::Subtract {
+            heap,
+            set,
+            closure,
+            zeroed: &mut zeroed,
+        }));
     }
+    zeroed
 }
