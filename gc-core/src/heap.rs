@@ -23,6 +23,10 @@ const DEFAULT_THRESHOLD: [usize; 3] = if cfg!(miri) {
 /// The largest multiplier of the young threshold (see `adapt_young_threshold`).
 const MAX_YOUNG_SCALE: usize = 16;
 
+/// The largest number of middle-generation collections an early full collection
+/// waits for after unproductive ones (see `HeapState::early_full`).
+const MAX_EARLY_FULL_BACKOFF: usize = 64;
+
 /// Number of generations (0 = young, 1 = middle, 2 = old).
 pub const GENERATIONS: usize = 3;
 
@@ -53,6 +57,11 @@ pub(crate) struct HeapState {
     /// Multiplier of `threshold[0]` for automatic collections (1..=`MAX_YOUNG_SCALE`):
     /// doubled while young collections find little garbage, reset when they find a lot.
     pub(crate) young_scale: Cell<usize>,
+    /// Early full collections (see `early_full`): how many middle-generation
+    /// collections to wait between them (1..=`MAX_EARLY_FULL_BACKOFF`), and how many
+    /// are still to wait before the next one.
+    pub(crate) early_full_backoff: Cell<usize>,
+    pub(crate) early_full_wait: Cell<usize>,
     pub(crate) enabled: Cell<bool>,
     /// True while a collection runs; a nested request does nothing.
     pub(crate) collecting: Cell<bool>,
@@ -87,6 +96,8 @@ impl HeapState {
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
             young_scale: Cell::new(1),
+            early_full_backoff: Cell::new(1),
+            early_full_wait: Cell::new(0),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
             long_lived_pending: Cell::new(0),
@@ -236,6 +247,43 @@ impl HeapState {
             && t0 > 0
             && self.count[0].get() > t0.saturating_mul(self.young_scale.get())
             && self.life.get() == Life::Running
+    }
+
+    /// Whether an automatic collection of the middle generation should be a full one
+    /// instead. Old objects that lost a reference (`Pending`) are only examined by
+    /// full collections, which the 25% rule makes rare; garbage whose root is old
+    /// waits for them (a tree that grew old while it was built, then dropped). A
+    /// full collection examines only what `Pending` and the young suspects reach
+    /// (not all of generation 2), so while such collections are productive one
+    /// replaces each middle collection when `Pending` is not empty; each one that
+    /// finds little garbage doubles the number of middle collections to wait before
+    /// the next (up to `MAX_EARLY_FULL_BACKOFF`), so a program that keeps touching a
+    /// large live old structure does not pay for rescanning it every time.
+    pub(crate) fn early_full(&self) -> bool {
+        if self.lens[List::Pending as usize].get() == 0 {
+            return false;
+        }
+        let wait = self.early_full_wait.get();
+        if wait > 0 {
+            self.early_full_wait.set(wait - 1);
+            return false;
+        }
+        true
+    }
+
+    /// Adapts the early-full-collection backoff after one that examined
+    /// `candidates` objects and found `collected` garbage.
+    pub(crate) fn adapt_early_full(&self, candidates: usize, collected: usize) {
+        let backoff = self.early_full_backoff.get();
+        let backoff = if collected.saturating_mul(2) >= candidates {
+            1
+        } else if collected.saturating_mul(10) < candidates {
+            (backoff * 2).min(MAX_EARLY_FULL_BACKOFF)
+        } else {
+            backoff
+        };
+        self.early_full_backoff.set(backoff);
+        self.early_full_wait.set(backoff - 1);
     }
 
     /// Adapts the young threshold after a collection that examined `candidates`
@@ -557,6 +605,11 @@ impl Heap {
     /// generation 1 is collected after `t1` generation-0 collections, generation 2
     /// after `t2` generation-1 collections and only when the objects that reached
     /// generation 2 since the last full collection are at least a quarter of it.
+    /// In addition, while old objects have lost references since the last full
+    /// collection, a generation-1 collection that is due runs as a full one (which
+    /// examines only what those objects and the young suspects reach); each such
+    /// collection that finds under 10% garbage doubles the number of generation-1
+    /// collections to skip before the next, up to 64.
     pub fn set_threshold(&self, t0: usize, t1: usize, t2: usize) {
         let t = &self.state().threshold;
         t[0].set(t0);

@@ -467,3 +467,73 @@ fn collections_do_not_examine_objects_that_never_lost_a_reference() {
     assert_eq!(log.count(), n);
     log.assert_no_double_drop();
 }
+
+/// Garbage whose root is old (a structure that reached generation 2 while it was
+/// built, then was dropped) is freed by the next automatic middle-generation
+/// collection, turned into a full one because an old object lost a reference; it
+/// does not wait for the 25% rule, which a large live heap would hold off.
+#[test]
+fn old_garbage_is_freed_without_waiting_for_the_quarter_rule() {
+    let heap = Heap::new();
+    let log = DropLog::new();
+    let live_log = DropLog::new();
+    // A large live old heap: the 25% rule would need a quarter of it promoted anew,
+    // and `threshold[2]` = 1000 middle collections, before a full collection.
+    let live = doubly_linked_chain(&heap, &live_log, scaled(2_000));
+    let garbage = doubly_linked_chain(&heap, &log, 50);
+    heap.collect();
+    assert_eq!(heap.generation_len(2), live.len() + garbage.len());
+    heap.set_threshold(10, 2, 1000);
+    drop(garbage); // the old chain is garbage now; its nodes are `Pending`
+    let full_before = heap.get_stats()[2].collections;
+    let mut young = Vec::new();
+    for i in 0..200 {
+        young.push(Node::new(&heap, &live_log, 10_000 + i));
+    }
+    assert_eq!(log.count(), 50, "the old garbage was not collected");
+    log.assert_no_double_drop();
+    assert!(heap.get_stats()[2].collections > full_before);
+    assert_eq!(live_log.count(), 0, "a live object was freed");
+    drop(young);
+    drop(live);
+}
+
+/// When those early full collections find nothing (a live old structure keeps
+/// losing and regaining references), each doubles the number of middle-generation
+/// collections to wait before the next, so they stay a small fraction.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "a scheduling policy over thousands of collections; no unsafe code"
+)]
+fn unproductive_early_full_collections_back_off() {
+    let heap = Heap::new();
+    let log = DropLog::new();
+    let live = doubly_linked_chain(&heap, &log, scaled(500));
+    heap.collect();
+    heap.set_threshold(10, 1, 1_000_000);
+    let (full_before, middle_before) = {
+        let s = heap.get_stats();
+        (s[2].collections, s[1].collections)
+    };
+    let mut young = Vec::new();
+    for i in 0..20_000 {
+        // A lost reference into the live old chain: that node becomes `Pending`.
+        drop(live[i % live.len()].clone());
+        young.push(Node::new(&heap, &log, 100_000 + i));
+    }
+    let s = heap.get_stats();
+    let (full, middle) = (
+        s[2].collections - full_before,
+        s[1].collections - middle_before,
+    );
+    assert!(full >= 2, "no early full collection ran ({full})");
+    assert!(
+        full * 5 < full + middle,
+        "{full} full collections out of {} middle-or-full ones",
+        full + middle
+    );
+    assert_eq!(log.count(), 0, "a live object was freed");
+    drop(young);
+    drop(live);
+}

@@ -182,7 +182,9 @@ impl Drop for SetGuard<'_> {
 }
 
 /// Collects after an allocation crossed the thresholds: the oldest generation whose
-/// count exceeds its threshold (CPython's `gc_collect_generations`).
+/// count exceeds its threshold (CPython's `gc_collect_generations`), except that a
+/// generation-1 collection runs as a full one while `Pending` is not empty and
+/// such early full collections pay off (`HeapState::early_full`).
 pub(crate) fn collect_automatic(heap: &Heap) {
     let s = heap.state();
     for generation in (0..GENERATIONS).rev() {
@@ -193,6 +195,12 @@ pub(crate) fn collect_automatic(heap: &Heap) {
                 // Full collections only when a quarter of generation 2 is new: keeps
                 // building a large structure linear (CPython issue 4074).
                 continue;
+            }
+            if generation == 1 && s.early_full() {
+                let stats = collect(heap, GENERATIONS - 1);
+                s.adapt_early_full(stats.candidates, stats.collected);
+                s.adapt_young_threshold(stats.candidates, stats.collected);
+                return;
             }
             let stats = collect(heap, generation);
             s.adapt_young_threshold(stats.candidates, stats.collected);
