@@ -113,13 +113,7 @@ impl<T: Traverse + 'static> Gc<T> {
         // every handle outside the heap, which `this` is or is reached from (the
         // `Traverse` contract); the borrow is tied to `this`.
         // SAFETY: the guarantees just stated.
-        Ok(unsafe {
-            this.obj
-                .as_non_null()
-                .byte_add(this.obj.vtable().value_offset)
-                .cast::<T>()
-                .as_ref()
-        })
+        Ok(unsafe { this.obj.value_ptr::<T>().as_ref() })
     }
 
     /// Whether the value can still be reached (the handle is not dead).
@@ -180,11 +174,7 @@ impl<T: Traverse + 'static> Gc<T> {
 
     /// The address of the value, for identity comparisons and `{:p}`.
     pub fn as_ptr(this: &Self) -> *const T {
-        this.obj
-            .as_non_null()
-            .as_ptr()
-            .wrapping_byte_add(this.obj.vtable().value_offset)
-            .cast()
+        this.obj.value_ptr::<T>().as_ptr()
     }
 }
 

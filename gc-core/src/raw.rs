@@ -358,13 +358,18 @@ impl ObjPtr {
         self.0
     }
 
-    /// A pointer to the value (of type `T`, which the caller knows).
+    /// A pointer to the value (of type `T`, which the caller knows). The offset is a
+    /// constant of `T` (the same in every layout, see the module docs), so no load
+    /// from the vtable is needed: typed handles dereference as `Rc` does.
     #[inline]
     pub(crate) fn value_ptr<T>(self) -> NonNull<T> {
-        // Why this is sound: the value lies `value_offset` bytes after the header, within the
-        // allocation whose provenance `self.0` carries.
+        let offset = const { value_offset(align_of::<T>()) };
+        debug_assert_eq!(offset, self.vtable().value_offset, "value type mismatch");
+        // Why this is sound: the value, a `T` (the caller's knowledge), lies
+        // `value_offset(align_of::<T>())` bytes after the header whatever the prefix
+        // (`object_layout`), within the allocation whose provenance `self.0` carries.
         // SAFETY: the guarantees just stated.
-        unsafe { self.0.byte_add(self.vtable().value_offset) }.cast()
+        unsafe { self.0.byte_add(offset) }.cast()
     }
 
     #[inline]
