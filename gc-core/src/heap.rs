@@ -49,6 +49,11 @@ pub(crate) struct HeapState {
     pub(crate) heads: [Cell<Option<ObjPtr>>; 5],
     /// Length of each linked list.
     pub(crate) lens: [Cell<usize>; 5],
+    /// For `Young` and `Middle` (indexed by `List as usize`): `false` only if no
+    /// object on that list is a suspect, so a collection can skip walking it for
+    /// seeds. Set by `link` and by a first lost reference (`mark_young_suspect`);
+    /// cleared by the walk that takes the list's suspects.
+    pub(crate) may_hold_suspects: [Cell<bool>; 2],
     /// CPython's `get_count()`: net tracked allocations since the last generation-0
     /// collection, generation-0 collections since the last generation-1 collection,
     /// generation-1 collections since the last full collection.
@@ -93,6 +98,7 @@ impl HeapState {
         HeapState {
             heads: Default::default(),
             lens: Default::default(),
+            may_hold_suspects: Default::default(),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
             young_scale: Cell::new(1),
@@ -132,6 +138,14 @@ impl HeapState {
         obj.link_front(self.head(list), list);
         let len = &self.lens[list as usize];
         len.set(len.get() + 1);
+        if matches!(list, List::Young | List::Middle) && obj.is_suspect() {
+            self.may_hold_suspects[list as usize].set(true);
+        }
+    }
+
+    /// An object on `Young` or `Middle` became a suspect (its first lost reference).
+    pub(crate) fn mark_young_suspect(&self, list: List) {
+        self.may_hold_suspects[list as usize].set(true);
     }
 
     /// Unlinks `obj` from the list it is on.
@@ -196,6 +210,15 @@ impl HeapState {
     /// last verified them) into a collection's set, as `add_to_set` does: they seed a
     /// collection, which reaches the rest of what it examines from them.
     pub(crate) fn take_suspects_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
+        if !self.may_hold_suspects[list as usize].replace(false) {
+            // No suspect on the list: nothing to walk. (Debug builds, the whole test
+            // suite included, check the claim.)
+            debug_assert!(
+                self.all_objects(&[list]).iter().all(|o| !o.is_suspect()),
+                "a suspect on {list:?} that may_hold_suspects does not know of"
+            );
+            return;
+        }
         let mut cur = self.head(list).get();
         while let Some(obj) = cur {
             // Read the link before `add_to_set` unlinks the object.
@@ -929,4 +952,46 @@ pub(crate) fn collect_callbacks(state: &HeapState) -> Vec<CollectCallback> {
         .iter()
         .map(|(_, f)| f.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::visitor::Visitor;
+
+    struct Node(RefCell<Option<Gc<Node>>>);
+
+    // SAFETY: reports the one handle the node owns, once.
+    unsafe impl Traverse for Node {
+        fn traverse(&self, visitor: &mut Visitor<'_>) {
+            self.0.traverse(visitor);
+        }
+    }
+
+    fn flags(heap: &Heap) -> [bool; 2] {
+        let s = heap.state();
+        [s.may_hold_suspects[0].get(), s.may_hold_suspects[1].get()]
+    }
+
+    /// `may_hold_suspects` follows the suspects through their lists: set by a first
+    /// lost reference, cleared when a collection takes the list's suspects, set
+    /// again for the middle generation when a suspect survives into it. (Debug builds
+    /// also check, at every skipped walk, that the flag did not lie.)
+    #[test]
+    fn may_hold_suspects_tracks_the_young_lists() {
+        let heap = Heap::new();
+        heap.disable();
+        let a = heap.alloc(Node(RefCell::new(None)));
+        let b = heap.alloc(Node(RefCell::new(Some(a.clone()))));
+        assert_eq!(flags(&heap), [false, false], "no reference was lost");
+        drop(a); // `b` still holds it: a lost reference
+        assert_eq!(flags(&heap), [true, false]);
+        assert_eq!(heap.collect_generation(0).candidates, 1);
+        // The suspect survived into the middle generation, still a suspect.
+        assert_eq!(flags(&heap), [false, true]);
+        assert_eq!(heap.collect_generation(0).candidates, 0);
+        assert_eq!(heap.collect_generation(1).candidates, 1);
+        assert_eq!(flags(&heap), [false, false]);
+        drop(b);
+    }
 }

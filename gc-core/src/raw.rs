@@ -757,6 +757,10 @@ impl ObjPtr {
             // object has flags 0 and never matches.
             if flags & (LIST_MASK | TRACKED | ORPHAN) == List::Old as u32 | TRACKED {
                 self.lost_reference_to_old();
+            } else if raw & SUSPECT == 0 && flags & (0b110 | TRACKED | ORPHAN) == TRACKED {
+                // The first lost reference of an object on `Young` (0) or `Middle` (1):
+                // its list now holds a suspect.
+                self.first_lost_reference_to_young(flags);
             }
             return;
         }
@@ -774,6 +778,12 @@ impl ObjPtr {
             return;
         }
         self.last_reference_dropped(flags);
+    }
+
+    #[inline(never)]
+    fn first_lost_reference_to_young(self, flags: u32) {
+        let list = List::from_bits(flags);
+        crate::heap::with_heap_of(self, |heap| heap.mark_young_suspect(list));
     }
 
     #[cold]
