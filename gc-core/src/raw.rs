@@ -753,14 +753,15 @@ impl ObjPtr {
             // A lost reference: the object may now be part of garbage, so it becomes a
             // suspect (harmless on objects where the bit is never read).
             h.strong.set((raw - 1) | SUSPECT);
-            // `Old` is list value 3 with TRACKED set and ORPHAN clear; an untracked
-            // object has flags 0 and never matches.
-            if flags & (LIST_MASK | TRACKED | ORPHAN) == List::Old as u32 | TRACKED {
-                self.lost_reference_to_old();
-            } else if raw & SUSPECT == 0 && flags & (0b110 | TRACKED | ORPHAN) == TRACKED {
-                // The first lost reference of an object on `Young` (0) or `Middle` (1):
-                // its list now holds a suspect.
-                self.first_lost_reference_to_young(flags);
+            // One test for the common untracked case (flags 0).
+            if flags & (TRACKED | ORPHAN) == TRACKED {
+                if flags & LIST_MASK == List::Old as u32 {
+                    self.lost_reference_to_old();
+                } else if raw & SUSPECT == 0 && flags & 0b110 == 0 {
+                    // The first lost reference of an object on `Young` (0) or
+                    // `Middle` (1): its list now holds a suspect.
+                    self.first_lost_reference_to_young(flags);
+                }
             }
             return;
         }
