@@ -877,8 +877,9 @@ impl ObjPtr {
     unsafe fn dealloc(self) {
         debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
         let (layout, header_at) = self.vtable().layouts[layout_index(self.flags())];
-        // SAFETY: the caller's guarantees; the layout and offset are the vtable's for
-        // this object's flags, as `alloc_object` used them.
+        // Why this is sound: the caller's guarantees; the layout and offset are the
+        // vtable's for this object's flags, as `alloc_object` used them.
+        // SAFETY: the guarantees just stated.
         unsafe { self.dealloc_as(layout, header_at) };
     }
 

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::collect::SetGuard;
 use crate::heap::HeapState;
 use crate::raw::{List, ObjPtr, DEAD};
-use crate::visitor::{Mode, Visitor, REACHABLE};
+use crate::visitor::REACHABLE;
 
 pub(crate) struct FinalizeOutcome {
     pub(crate) resurrected: usize,
@@ -74,19 +74,7 @@ fn handle_resurrected_objects(heap: &HeapState, guard: &mut SetGuard<'_>) -> usi
         obj.set_gc_refs(obj.strong() as usize - 1);
     }
     super::subtract_refs::subtract_refs(heap, &mut guard.objs, 0);
-    let mut stack = Vec::new();
-    for &obj in &guard.objs {
-        if obj.gc_refs() > 0 {
-            obj.set_gc_refs(REACHABLE);
-            stack.push(obj);
-        }
-    }
-    while let Some(obj) = stack.pop() {
-        obj.traverse(&mut Visitor::new(Mode::Mark {
-            heap,
-            stack: &mut stack,
-        }));
-    }
+    super::move_unreachable::mark_reachable(heap, &guard.objs);
     let mut still_unreachable = Vec::new();
     let mut resurrected = 0;
     for obj in core::mem::take(&mut guard.objs) {

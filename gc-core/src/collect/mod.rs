@@ -196,13 +196,18 @@ pub(crate) fn collect_automatic(heap: &Heap) {
                 // building a large structure linear (CPython issue 4074).
                 continue;
             }
-            if generation == 1 && s.early_full() {
-                let stats = collect(heap, GENERATIONS - 1);
+            let early_full = generation == 1 && s.early_full();
+            let stats = collect(
+                heap,
+                if early_full {
+                    GENERATIONS - 1
+                } else {
+                    generation
+                },
+            );
+            if early_full {
                 s.adapt_early_full(stats.candidates, stats.collected);
-                s.adapt_young_threshold(stats.candidates, stats.collected);
-                return;
             }
-            let stats = collect(heap, generation);
             s.adapt_young_threshold(stats.candidates, stats.collected);
             return;
         }

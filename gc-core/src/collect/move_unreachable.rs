@@ -5,8 +5,8 @@ use crate::heap::HeapState;
 use crate::raw::{List, ObjPtr, DEAD, HAS_CALLBACKS, WEAK_CLEARED};
 use crate::visitor::{Mode, Visitor, REACHABLE};
 
-/// Marks every member with `gc_refs > 0` (referenced from outside) and everything it
-/// reaches within the set as `REACHABLE`, with an explicit stack. Survivors are linked
+/// Marks what is reachable from outside the set (`mark_reachable`, skipped unless
+/// `roots_possible`). Survivors are linked
 /// onto the list [`survivor_list`] gives and unpinned; the unreachable ones stay
 /// pinned in `guard.objs`. Returns, with the special objects, how many survivors
 /// went to generation 2.
@@ -16,9 +16,6 @@ use crate::visitor::{Mode, Visitor, REACHABLE};
 /// `DEAD`; the few that have weak-reference callbacks or a finalizer still to run are
 /// returned, so the later phases need not walk the whole garbage again. (`finalize`
 /// clears `DEAD` again before running finalizers, which must see an intact graph.)
-///
-/// Invariant of the marking loop: every object on the stack is `REACHABLE` and still
-/// to be traversed; every `REACHABLE` object not on the stack has been traversed.
 pub(crate) fn move_unreachable(
     heap: &HeapState,
     guard: &mut SetGuard<'_>,
@@ -30,19 +27,7 @@ pub(crate) fn move_unreachable(
     // counted them): nothing is reachable, and the pass over the set to find roots
     // (one cache miss per object on a large set) is skipped.
     if roots_possible {
-        let mut stack: Vec<_> = Vec::new();
-        for &obj in &guard.objs {
-            if obj.gc_refs() > 0 {
-                obj.set_gc_refs(REACHABLE);
-                stack.push(obj);
-            }
-        }
-        while let Some(obj) = stack.pop() {
-            obj.traverse(&mut Visitor::new(Mode::Mark {
-                heap,
-                stack: &mut stack,
-            }));
-        }
+        mark_reachable(heap, &guard.objs);
     }
 
     let mut unreachable = Vec::new();
@@ -75,6 +60,27 @@ pub(crate) fn move_unreachable(
     }
     guard.objs = unreachable;
     (special, promoted)
+}
+
+/// Marks every member of `set` with `gc_refs > 0` (referenced from outside) and
+/// everything it reaches within the set as `REACHABLE`, with an explicit stack.
+///
+/// Invariant of the loop: every object on the stack is `REACHABLE` and still to be
+/// traversed; every `REACHABLE` object not on the stack has been traversed.
+pub(crate) fn mark_reachable(heap: &HeapState, set: &[ObjPtr]) {
+    let mut stack: Vec<_> = Vec::new();
+    for &obj in set {
+        if obj.gc_refs() > 0 {
+            obj.set_gc_refs(REACHABLE);
+            stack.push(obj);
+        }
+    }
+    while let Some(obj) = stack.pop() {
+        obj.traverse(&mut Visitor::new(Mode::Mark {
+            heap,
+            stack: &mut stack,
+        }));
+    }
 }
 
 /// Where a survivor of a collection of `generation` goes: generation 0's to the
