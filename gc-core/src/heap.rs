@@ -9,6 +9,7 @@ use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, Gen
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
 use crate::raw::{alloc_object, List, ObjPtr};
+use crate::segments::{Labels, SPLICE_MIN};
 use crate::shutdown::ShutdownReport;
 use crate::traverse::{is_tracked_type, Traverse};
 use crate::weak::CallbackSlot;
@@ -49,6 +50,8 @@ pub(crate) struct HeapState {
     pub(crate) heads: [Cell<Option<ObjPtr>>; 5],
     /// Length of each linked list.
     pub(crate) lens: [Cell<usize>; 5],
+    /// What each object label means, and the segment bookkeeping (`segments.rs`).
+    pub(crate) labels: Labels,
     /// For `Young` and `Middle` (indexed by `List as usize`): `false` only if no
     /// object on that list is a suspect, so a collection can skip walking it for
     /// seeds. Set by `link` and by a first lost reference (`mark_young_suspect`);
@@ -98,6 +101,7 @@ impl HeapState {
         HeapState {
             heads: Default::default(),
             lens: Default::default(),
+            labels: Labels::new(),
             may_hold_suspects: Default::default(),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
@@ -134,8 +138,9 @@ impl HeapState {
 
     /// Links `obj` (detached) at the front of `list`.
     pub(crate) fn link(&self, obj: ObjPtr, list: List) {
-        debug_assert_eq!(obj.list(), List::Detached);
-        obj.link_front(self.head(list), list);
+        debug_assert!(obj.is_on(List::Detached));
+        obj.link_front(self.head(list), self.labels.link_label(list));
+        self.labels.linked(list, obj);
         let len = &self.lens[list as usize];
         len.set(len.get() + 1);
         if matches!(list, List::Young | List::Middle) && obj.is_suspect() {
@@ -145,17 +150,20 @@ impl HeapState {
 
     /// An object on `Young` or `Middle` became a suspect (its first lost reference).
     pub(crate) fn mark_young_suspect(&self, list: List) {
+        debug_assert!(!list.is_fixed());
         self.may_hold_suspects[list as usize].set(true);
     }
 
     /// Unlinks `obj` from the list it is on.
     pub(crate) fn unlink(&self, obj: ObjPtr) {
-        let list = obj.list();
+        let label = obj.label();
+        let list = self.labels.list_of(label);
         debug_assert!(
             List::LINKED.contains(&list),
             "unlink of an object on no list ({list:?})"
         );
-        obj.unlink(self.head(list));
+        let (prev, next) = obj.unlink(self.head(list));
+        self.labels.unlinked(list, label, obj, prev, next);
         let len = &self.lens[list as usize];
         len.set(len.get() - 1);
     }
@@ -163,7 +171,7 @@ impl HeapState {
     /// The last strong handle of a live tracked object went away: take it out of the
     /// heap before its value is destroyed.
     pub(crate) fn forget_object(&self, obj: ObjPtr) {
-        if List::LINKED.contains(&obj.list()) {
+        if List::LINKED.contains(&self.labels.list_of(obj.label())) {
             self.unlink(obj);
         }
         let c = &self.count[0];
@@ -194,6 +202,7 @@ impl HeapState {
     pub(crate) fn take_list_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
         let mut cur = self.head(list).take();
         let len = self.lens[list as usize].replace(0);
+        self.labels.list_taken(list);
         set.reserve(len);
         while let Some(obj) = cur {
             // Read the link before `set_gc_refs` overwrites it.
@@ -234,9 +243,37 @@ impl HeapState {
     /// reference while the collection ran user code) goes to `Pending` instead when
     /// `to` is a generation-2 list, so that the next full collection examines it.
     /// Returns how many objects moved.
-    pub(crate) fn promote_unexamined(&self, from: List, to: List) -> usize {
+    ///
+    /// With `splice` (full collections), a list without suspects moving to `Old` is
+    /// spliced on whole (`segments.rs`): O(1) instead of a walk that relabels every
+    /// object.
+    pub(crate) fn promote_unexamined(&self, from: List, to: List, splice: bool) -> usize {
+        let moved = self.lens[from as usize].get();
+        if splice
+            && to == List::Old
+            && moved >= SPLICE_MIN
+            && !self.may_hold_suspects[from as usize].get()
+        {
+            debug_assert!(
+                self.all_objects(&[from]).iter().all(|o| !o.is_suspect()),
+                "a suspect on {from:?} that may_hold_suspects does not know of"
+            );
+            let first = self.head(from).take().expect("a non-empty list has a head");
+            self.lens[from as usize].set(0);
+            let old = self.head(List::Old);
+            old.set(Some(self.labels.splice_onto_old(
+                from,
+                first,
+                moved,
+                old.get(),
+            )));
+            let len = &self.lens[List::Old as usize];
+            len.set(len.get() + moved);
+            return moved;
+        }
         let mut cur = self.head(from).take();
-        let moved = self.lens[from as usize].replace(0);
+        self.lens[from as usize].set(0);
+        self.labels.list_taken(from);
         while let Some(obj) = cur {
             cur = obj.next_in_list();
             obj.set_list(List::Detached);
@@ -248,6 +285,16 @@ impl HeapState {
             self.link(obj, dest);
         }
         moved
+    }
+
+    /// Checks the list labels and segment runs (`Labels::check`) on a heap small
+    /// enough for a walk over every list to be cheap.
+    #[cfg(debug_assertions)]
+    pub(crate) fn check_labels(&self) {
+        let total: usize = self.lens.iter().map(Cell::get).sum();
+        if total <= 20_000 {
+            self.labels.check(&self.heads, &self.lens);
+        }
     }
 
     /// Every object on the linked lists, in list order (young first).

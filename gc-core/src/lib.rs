@@ -96,6 +96,7 @@ mod heap;
 mod impls;
 pub mod introspect;
 mod raw;
+mod segments;
 mod shutdown;
 pub mod sync;
 mod traverse;

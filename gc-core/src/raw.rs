@@ -161,7 +161,13 @@ pub(crate) struct GcLinks {
 const LINKS_SIZE: usize = core::mem::size_of::<GcLinks>();
 const OWNER_SIZE: usize = core::mem::size_of::<*const RcHeader>();
 
-/// Which list a tracked object is on (bits 0–2 of the flags).
+/// Which list a tracked object is on.
+///
+/// An object's flags hold a 5-bit *label* (bits 0–4), not the list itself. Labels
+/// below [`FIRST_SEGMENT`] are fixed: the label is the list (`Pending` .. `Detached`).
+/// The others are *segments*, which the heap maps to `Young`, `Middle` or `Old`
+/// (`segments.rs`): the young lists each carry one segment, so a whole young list
+/// moves to `Old` by changing one table entry instead of every object's label.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum List {
@@ -194,11 +200,12 @@ impl List {
         List::Permanent,
     ];
 
+    /// The list of a fixed label (below [`FIRST_SEGMENT`]); labels 0 and 1 (no
+    /// object carries them: the young lists use segments) read as `Detached`.
     #[inline]
-    fn from_bits(bits: u32) -> List {
-        match bits & LIST_MASK {
-            0 => List::Young,
-            1 => List::Middle,
+    pub(crate) fn from_fixed_label(label: u32) -> List {
+        debug_assert!(label < FIRST_SEGMENT);
+        match label {
             2 => List::Pending,
             3 => List::Old,
             4 => List::Permanent,
@@ -207,9 +214,21 @@ impl List {
             _ => List::Detached,
         }
     }
+
+    /// Whether objects on this list carry the list as their label (all but the young
+    /// lists).
+    #[inline]
+    pub(crate) fn is_fixed(self) -> bool {
+        !matches!(self, List::Young | List::Middle)
+    }
 }
 
-const LIST_MASK: u32 = 0b111;
+/// The label bits of the flags.
+pub(crate) const LABEL_MASK: u32 = 0b11111;
+/// Labels from here on are segments (see [`List`]).
+pub(crate) const FIRST_SEGMENT: u32 = 8;
+/// The number of labels.
+pub(crate) const LABELS: usize = 32;
 
 /// Bit 31 of the strong word: the object lost a strong reference without being freed
 /// since a collection last verified it (Bacon and Rajan's "purple"). Only read on
@@ -222,21 +241,21 @@ const COUNT_MASK: u32 = !SUSPECT;
 /// The largest strong count.
 pub(crate) const MAX_STRONG: u32 = COUNT_MASK;
 /// The object has a `GcLinks` prefix and belongs to a heap.
-pub(crate) const TRACKED: u32 = 1 << 3;
+pub(crate) const TRACKED: u32 = 1 << 5;
 /// The object has an owner slot (allocated with an owning type).
-pub(crate) const OWNED: u32 = 1 << 4;
+pub(crate) const OWNED: u32 = 1 << 6;
 /// The finalizer has run (or started); it never runs again.
-pub(crate) const FINALIZED: u32 = 1 << 5;
+pub(crate) const FINALIZED: u32 = 1 << 7;
 /// The value has been destroyed, or is being destroyed: deref panics.
-pub(crate) const DEAD: u32 = 1 << 6;
+pub(crate) const DEAD: u32 = 1 << 8;
 /// The heap shut down while the object was still referenced: deref panics, the value
 /// is destroyed when the last strong handle goes, without touching the heap.
-pub(crate) const ORPHAN: u32 = 1 << 7;
+pub(crate) const ORPHAN: u32 = 1 << 9;
 /// Weak references were cleared (the object was found unreachable): `upgrade` fails.
-pub(crate) const WEAK_CLEARED: u32 = 1 << 8;
+pub(crate) const WEAK_CLEARED: u32 = 1 << 10;
 /// Weak-reference callbacks are registered in the heap for this object.
-pub(crate) const HAS_CALLBACKS: u32 = 1 << 9;
-const FLAG_BITS: u32 = 10;
+pub(crate) const HAS_CALLBACKS: u32 = 1 << 11;
+const FLAG_BITS: u32 = 12;
 const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
 /// The largest weak count (the implicit one included).
 pub(crate) const MAX_WEAK: u32 = u32::MAX >> FLAG_BITS;
@@ -484,17 +503,45 @@ impl ObjPtr {
         self.flags() & TRACKED != 0
     }
 
+    /// The object's label (see [`List`]).
     #[inline]
-    pub(crate) fn list(self) -> List {
-        List::from_bits(self.flags())
+    pub(crate) fn label(self) -> u32 {
+        self.flags() & LABEL_MASK
     }
 
     #[inline]
-    pub(crate) fn set_list(self, list: List) {
-        debug_assert!(self.is_tracked());
+    fn set_label(self, label: u32) {
+        debug_assert!(self.is_tracked() && label <= LABEL_MASK);
         let h = self.header();
-        h.weak_flags
-            .set((h.weak_flags.get() & !LIST_MASK) | list as u32);
+        h.weak_flags.set((h.weak_flags.get() & !LABEL_MASK) | label);
+    }
+
+    /// The list the object is on. A segment label is looked up in the object's heap,
+    /// so a thread-safe object's heap must be locked by the caller (as for every
+    /// list operation).
+    #[inline]
+    pub(crate) fn list(self) -> List {
+        let label = self.label();
+        if label < FIRST_SEGMENT {
+            List::from_fixed_label(label)
+        } else {
+            crate::heap::with_heap_of(self, |heap| heap.labels.list_of(label))
+        }
+    }
+
+    /// Whether the object is on `list`, a list with a fixed label (no heap lookup).
+    #[inline]
+    pub(crate) fn is_on(self, list: List) -> bool {
+        debug_assert!(list.is_fixed());
+        self.label() == list as u32
+    }
+
+    /// Puts the object on a fixed-label list (`Collecting`, `Unreachable`,
+    /// `Detached`), or relabels a linked object within `Old` (`segments.rs`).
+    #[inline]
+    pub(crate) fn set_list(self, list: List) {
+        debug_assert!(list.is_fixed(), "{list:?} has no fixed label");
+        self.set_label(list as u32);
     }
 
     /// The heap of a tracked object that is not an orphan.
@@ -520,14 +567,31 @@ impl ObjPtr {
 
     #[inline]
     pub(crate) fn next_in_list(self) -> Option<ObjPtr> {
-        debug_assert!(!matches!(self.list(), List::Collecting | List::Unreachable));
+        debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
         NonNull::new(self.links().next.get().cast_mut()).map(ObjPtr)
     }
 
-    /// With one load of the flags: the list `self` is on, if it is a live tracked
-    /// object of `heap` (the collector's question for every reported handle).
+    /// Sets the `next` link of a linked object (splicing lists).
     #[inline]
-    pub(crate) fn list_in(self, heap: *const HeapState) -> Option<List> {
+    pub(crate) fn set_next_in_list(self, next: Option<ObjPtr>) {
+        self.links()
+            .next
+            .set(next.map_or(core::ptr::null(), |o| o.0.as_ptr()));
+    }
+
+    /// Sets the `prev` link of a linked object (splicing lists).
+    #[inline]
+    pub(crate) fn set_prev_in_list(self, prev: Option<ObjPtr>) {
+        self.links()
+            .prev
+            .set(prev.map_or(core::ptr::null(), |o| o.0.as_ptr()));
+    }
+
+    /// With one load of the flags: the label of `self` (see [`List`]), if it is a
+    /// live tracked object of `heap` (the collector's question for every reported
+    /// handle).
+    #[inline]
+    pub(crate) fn label_in(self, heap: *const HeapState) -> Option<u32> {
         let f = self.flags();
         if f & (TRACKED | ORPHAN | DEAD) != TRACKED {
             return None;
@@ -537,7 +601,7 @@ impl ObjPtr {
         // SAFETY: the guarantees just stated.
         let links = unsafe { self.links_ptr().as_ref() };
         if core::ptr::eq(links.heap.get(), heap) {
-            Some(List::from_bits(f))
+            Some(f & LABEL_MASK)
         } else {
             None
         }
@@ -565,7 +629,7 @@ impl ObjPtr {
     pub(crate) fn mark_unreachable(self, flags: u32) {
         let h = self.header();
         h.weak_flags
-            .set((h.weak_flags.get() & !LIST_MASK) | List::Unreachable as u32 | flags);
+            .set((h.weak_flags.get() & !LABEL_MASK) | List::Unreachable as u32 | flags);
     }
 
     /// Whether the object has a finalizer that has not run.
@@ -580,8 +644,9 @@ impl ObjPtr {
         self.links().prev.set(core::ptr::null());
     }
 
-    /// Links `self` at the front of `list`, whose first object is `*head`.
-    pub(crate) fn link_front(self, head: &Cell<Option<ObjPtr>>, list: List) {
+    /// Links `self` at the front of the list whose first object is `*head`, with
+    /// `label` (the list's, see [`List`]).
+    pub(crate) fn link_front(self, head: &Cell<Option<ObjPtr>>, label: u32) {
         let links = self.links();
         let old = head.get();
         links
@@ -592,12 +657,13 @@ impl ObjPtr {
             old.links().prev.set(self.0.as_ptr());
         }
         head.set(Some(self));
-        self.set_list(list);
+        self.set_label(label);
     }
 
     /// Unlinks `self` from the list whose first object is `*head` (the list named by
-    /// `self.list()`), leaving it `Detached`.
-    pub(crate) fn unlink(self, head: &Cell<Option<ObjPtr>>) {
+    /// its label), leaving it `Detached`. Returns its former neighbours.
+    #[inline]
+    pub(crate) fn unlink(self, head: &Cell<Option<ObjPtr>>) -> (Option<ObjPtr>, Option<ObjPtr>) {
         let links = self.links();
         let next = self.next_in_list();
         let prev = NonNull::new(links.prev.get().cast_mut()).map(ObjPtr);
@@ -614,6 +680,7 @@ impl ObjPtr {
         links.next.set(core::ptr::null());
         links.prev.set(core::ptr::null());
         self.set_list(List::Detached);
+        (prev, next)
     }
 
     /// Calls the value's `traverse`, and visits the owner slot.
@@ -755,12 +822,14 @@ impl ObjPtr {
             h.strong.set((raw - 1) | SUSPECT);
             // One test for the common untracked case (flags 0).
             if flags & (TRACKED | ORPHAN) == TRACKED {
-                if flags & LIST_MASK == List::Old as u32 {
+                let label = flags & LABEL_MASK;
+                if label == List::Old as u32 {
                     self.lost_reference_to_old();
-                } else if raw & SUSPECT == 0 && flags & 0b110 == 0 {
-                    // The first lost reference of an object on `Young` (0) or
-                    // `Middle` (1): its list now holds a suspect.
-                    self.first_lost_reference_to_young(flags);
+                } else if raw & SUSPECT == 0 && label >= FIRST_SEGMENT {
+                    // The first lost reference of an object with a segment label: on
+                    // `Young` or `Middle` its list now holds a suspect; on `Old` it
+                    // goes to `Pending`.
+                    self.first_lost_reference_in_segment(label);
                 }
             }
             return;
@@ -782,9 +851,11 @@ impl ObjPtr {
     }
 
     #[inline(never)]
-    fn first_lost_reference_to_young(self, flags: u32) {
-        let list = List::from_bits(flags);
-        crate::heap::with_heap_of(self, |heap| heap.mark_young_suspect(list));
+    fn first_lost_reference_in_segment(self, label: u32) {
+        crate::heap::with_heap_of(self, |heap| match heap.labels.list_of(label) {
+            List::Old => heap.mark_pending(self),
+            list => heap.mark_young_suspect(list),
+        });
     }
 
     #[cold]

@@ -7,6 +7,8 @@ use crate::traverse::Traverse;
 
 /// `gc_refs` value of an object proven reachable during `move_unreachable`.
 pub(crate) const REACHABLE: usize = usize::MAX;
+/// The label of the running collection's set (a fixed label).
+const COLLECTING: u32 = List::Collecting as u32;
 
 /// Receives the handles a value owns; passed to [`Traverse::traverse`].
 ///
@@ -25,7 +27,7 @@ pub(crate) enum Mode<'a> {
     Subtract {
         heap: &'a HeapState,
         set: &'a mut Vec<ObjPtr>,
-        closure: u8,
+        closure: u32,
         /// How many members' `gc_refs` have reached zero.
         zeroed: &'a mut usize,
     },
@@ -83,9 +85,9 @@ impl<'a> Visitor<'a> {
             } => {
                 // Invariant: members of the set have `gc_refs` = their strong count
                 // minus the handles to them reported so far.
-                match obj.list_in(*heap) {
-                    Some(List::Collecting) => {}
-                    Some(list) if *closure & (1 << list as u8) != 0 => heap.add_to_set(obj, set),
+                match obj.label_in(*heap) {
+                    Some(COLLECTING) => {}
+                    Some(label) if *closure & (1 << label) != 0 => heap.add_to_set(obj, set),
                     _ => return,
                 }
                 if obj.decrement_gc_refs() == 0 {
@@ -93,7 +95,7 @@ impl<'a> Visitor<'a> {
                 }
             }
             Mode::Mark { heap, stack } => {
-                if obj.list_in(*heap) == Some(List::Collecting) && obj.gc_refs() != REACHABLE {
+                if obj.label_in(*heap) == Some(COLLECTING) && obj.gc_refs() != REACHABLE {
                     obj.set_gc_refs(REACHABLE);
                     stack.push(obj);
                 }

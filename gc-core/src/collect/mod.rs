@@ -248,7 +248,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         objs: Vec::new(),
     };
     update_refs::update_refs(state, generation, &mut guard.objs);
-    let closure = update_refs::closure_lists(generation);
+    let closure = update_refs::closure_labels(state, generation);
     let unreferenced = subtract_refs::subtract_refs(state, &mut guard.objs, closure);
     let candidates = guard.objs.len();
     let save_all = state.save_all.get();
@@ -273,6 +273,8 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         delete::delete_garbage(&mut guard, !outcome.ran, &mut panic)
     };
     drop(guard); // clears `collecting`
+    #[cfg(debug_assertions)]
+    state.check_labels();
     debug_assert!(collected + outcome.resurrected == unreachable);
 
     let duration = started.elapsed();
@@ -343,13 +345,20 @@ fn tell_garbage_callbacks(
 /// examine to where its survivors go (CPython merges each collected generation into
 /// the next): no suspect reaches them, so they are verified as they are. Returns how
 /// many went to generation 2.
+///
+/// A full collection splices whole young lists onto `Old` (`segments.rs`), so that
+/// its cost is what it examines, not the size of the young generations. Younger
+/// collections relabel the objects they promote: these are recent (still in cache),
+/// they come every few thousand allocations, and relabelling keeps the segments free
+/// for full collections.
 fn promote_unexamined(state: &HeapState, generation: usize) -> usize {
+    let full = generation == GENERATIONS - 1;
     if generation == 0 {
-        state.promote_unexamined(List::Young, List::Middle);
+        state.promote_unexamined(List::Young, List::Middle, false);
         0
     } else {
-        state.promote_unexamined(List::Young, List::Old)
-            + state.promote_unexamined(List::Middle, List::Old)
+        state.promote_unexamined(List::Young, List::Old, full)
+            + state.promote_unexamined(List::Middle, List::Old, full)
     }
 }
 

@@ -22,13 +22,14 @@ pub(crate) fn update_refs(heap: &HeapState, generation: usize, set: &mut Vec<Obj
 }
 
 /// The lists whose objects join the set of a collection of `generation` when a
-/// traversal reaches them, as a bit mask over `List` values: the generations
-/// collected, and for a full collection the verified old objects too.
-pub(crate) fn closure_lists(generation: usize) -> u8 {
-    let bit = |l: List| 1u8 << (l as u8);
-    match generation {
-        0 => bit(List::Young),
-        1 => bit(List::Young) | bit(List::Middle),
-        _ => bit(List::Young) | bit(List::Middle) | bit(List::Pending) | bit(List::Old),
-    }
+/// traversal reaches them, as a bit mask over the labels of their objects (so that
+/// the visitor needs no table lookup): the generations collected, and for a full
+/// collection the verified old objects too.
+pub(crate) fn closure_labels(heap: &HeapState, generation: usize) -> u32 {
+    let lists: &[List] = match generation {
+        0 => &[List::Young],
+        1 => &[List::Young, List::Middle],
+        _ => &[List::Young, List::Middle, List::Pending, List::Old],
+    };
+    heap.labels.mask_of(lists)
 }
