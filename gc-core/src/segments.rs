@@ -36,6 +36,8 @@ pub(crate) struct Labels {
     /// The list of each label: fixed labels map to their own list, a segment to
     /// `Young`, `Middle` or `Old`, or `Detached` while free.
     list: [Cell<List>; LABELS],
+    /// For each list (`List as usize`), the mask of the labels mapped to it.
+    masks: [Cell<u32>; 8],
     /// The label an object linked onto each linked list gets (`List as usize`).
     link_label: [Cell<u32>; 5],
     /// The last object of `Young` and `Middle` (their one segment's run).
@@ -48,30 +50,36 @@ pub(crate) struct Labels {
 
 impl Labels {
     pub(crate) fn new() -> Labels {
-        let list: [Cell<List>; LABELS] = core::array::from_fn(|label| {
-            let label = label as u32;
-            Cell::new(if label < FIRST_SEGMENT {
-                List::from_fixed_label(label)
-            } else {
-                List::Detached
-            })
-        });
-        let link_label: [Cell<u32>; 5] = core::array::from_fn(|l| Cell::new(l as u32));
-        for (young, segment) in [
-            (List::Young, FIRST_SEGMENT),
-            (List::Middle, FIRST_SEGMENT + 1),
-        ] {
-            list[segment as usize].set(young);
-            link_label[young as usize].set(segment);
-        }
-        Labels {
-            list,
-            link_label,
+        let labels = Labels {
+            list: core::array::from_fn(|_| Cell::new(List::Detached)),
+            masks: Default::default(),
+            link_label: core::array::from_fn(|l| Cell::new(l as u32)),
             tails: Default::default(),
             first: Default::default(),
             last: Default::default(),
             len: Default::default(),
+        };
+        for label in 0..FIRST_SEGMENT {
+            labels.map(label, List::from_fixed_label(label));
         }
+        for (young, segment) in [
+            (List::Young, FIRST_SEGMENT),
+            (List::Middle, FIRST_SEGMENT + 1),
+        ] {
+            labels.map(segment, young);
+            labels.link_label[young as usize].set(segment);
+        }
+        labels
+    }
+
+    /// Maps `label` to `list`.
+    fn map(&self, label: u32, list: List) {
+        let old = self.list[label as usize].replace(list);
+        let bit = 1 << label;
+        let m = &self.masks[old as usize];
+        m.set(m.get() & !bit);
+        let m = &self.masks[list as usize];
+        m.set(m.get() | bit);
     }
 
     /// The list of an object with this label.
@@ -87,9 +95,9 @@ impl Labels {
 
     /// The labels of the objects on `lists`, as a bit mask.
     pub(crate) fn mask_of(&self, lists: &[List]) -> u32 {
-        (0..LABELS)
-            .filter(|&l| lists.contains(&self.list[l].get()))
-            .fold(0, |mask, l| mask | 1 << l)
+        lists
+            .iter()
+            .fold(0, |mask, &l| mask | self.masks[l as usize].get())
     }
 
     /// The label of objects linked onto `list` (a linked list).
@@ -148,7 +156,7 @@ impl Labels {
 
     fn free(&self, s: u32) {
         let i = s as usize;
-        self.list[i].set(List::Detached);
+        self.map(s, List::Detached);
         self.first[i].set(None);
         self.last[i].set(None);
         self.len[i].set(0);
@@ -181,7 +189,7 @@ impl Labels {
         // A fresh segment for `from` first: reusing one relabels a run on `Old`, which
         // must not be the one spliced now.
         let fresh = self.free_segment();
-        self.list[fresh as usize].set(from);
+        self.map(fresh, from);
         self.link_label[from as usize].set(fresh);
 
         last.set_next_in_list(old_head);
@@ -189,7 +197,7 @@ impl Labels {
             h.set_prev_in_list(Some(last));
         }
         let i = s as usize;
-        self.list[i].set(List::Old);
+        self.map(s, List::Old);
         self.first[i].set(Some(first));
         self.last[i].set(Some(last));
         self.len[i].set(len);
@@ -259,6 +267,16 @@ impl Labels {
             }
             let on_list: usize = counted.iter().sum::<usize>() - before;
             assert_eq!(on_list, lens[list as usize].get(), "length of {list:?}");
+        }
+        for list in List::LINKED {
+            let mask = (0..LABELS as u32)
+                .filter(|&l| self.list[l as usize].get() == list)
+                .fold(0, |m, l| m | 1 << l);
+            assert_eq!(
+                self.masks[list as usize].get(),
+                mask,
+                "label mask of {list:?}"
+            );
         }
         for (s, &n) in counted.iter().enumerate().skip(FIRST_SEGMENT as usize) {
             if self.list[s].get() == List::Old {
