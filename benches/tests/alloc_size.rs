@@ -194,4 +194,14 @@ fn per_object_allocation_size() {
         .find(|r| r.name.starts_with("Rc"))
         .expect("Rc row");
     assert_eq!(rc.untracked.0, 8 + 16);
+    // Ours: the 16-byte header, plus the collector's links for a tracked node.
+    let ours = rows
+        .iter()
+        .find(|r| r.name.starts_with("gc-core"))
+        .expect("gc-core row");
+    assert_eq!(ours.untracked.0, gc_core::layout::HEADER_BYTES + 8);
+    assert_eq!(
+        ours.tracked.0,
+        gc_core::layout::HEADER_BYTES + gc_core::layout::TRACKED_EXTRA_BYTES + ours.node_payload
+    );
 }

@@ -64,7 +64,7 @@ impl<T: Traverse + 'static> Gc<T> {
     pub fn try_new(value: T) -> Result<Gc<T>, AllocError<T>> {
         if !crate::traverse::is_tracked_type::<T>() {
             // Leaves belong to no heap.
-            return Ok(Gc::from_obj(crate::raw::alloc_object(value, false, None)));
+            return Ok(Gc::from_obj(crate::raw::alloc_object(value, None, None)));
         }
         let mut value = Some(value);
         match with_default_heap(|h| h.try_alloc(value.take().expect("value taken twice"))) {
@@ -520,10 +520,11 @@ impl GcAny {
         out.into_iter().map(GcAny::from_obj_cloned).collect()
     }
 
-    /// Whether the object belongs to `heap` (leaves belong to no heap).
+    /// Whether the object belongs to `heap` (leaves, and objects whose value has been
+    /// destroyed, belong to no heap).
     pub fn in_heap(&self, heap: &Heap) -> bool {
         self.obj.is_tracked()
-            && self.obj.flags() & ORPHAN == 0
+            && self.obj.flags() & (ORPHAN | DEAD) == 0
             && core::ptr::eq(self.obj.heap_ptr(), heap.state_ptr())
     }
 }

@@ -8,10 +8,11 @@ use hashbrown::HashMap;
 use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
-use crate::raw::{alloc_object, List, ObjPtr};
+use crate::raw::{alloc_object, HasVTable, List, ObjPtr};
 use crate::segments::{Labels, SPLICE_MIN};
 use crate::shutdown::ShutdownReport;
 use crate::traverse::{is_tracked_type, Traverse};
+use crate::vtables::HeapVTables;
 use crate::weak::CallbackSlot;
 
 /// CPython 3.13's default thresholds.
@@ -52,6 +53,8 @@ pub(crate) struct HeapState {
     pub(crate) lens: [Cell<usize>; 5],
     /// What each object label means, and the segment bookkeeping (`segments.rs`).
     pub(crate) labels: Labels,
+    /// The vtables of this heap's tracked objects, which point back to it.
+    pub(crate) vtables: HeapVTables,
     /// For `Young` and `Middle` (indexed by `List as usize`): `false` only if no
     /// object on that list is a suspect, so a collection can skip walking it for
     /// seeds. Set by `link` and by a first lost reference (`mark_young_suspect`);
@@ -102,6 +105,7 @@ impl HeapState {
             heads: Default::default(),
             lens: Default::default(),
             labels: Labels::new(),
+            vtables: HeapVTables::default(),
             may_hold_suspects: Default::default(),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
@@ -574,7 +578,7 @@ impl Heap {
         }
         let tracked = is_tracked_type::<T>() || owner.is_some();
         if !tracked {
-            return Ok(Gc::from_obj(alloc_object(value, false, None)));
+            return Ok(Gc::from_obj(alloc_object(value, None, None)));
         }
         if state.should_collect() {
             crate::collect::collect_automatic(self);
@@ -586,8 +590,8 @@ impl Heap {
         if let Some(owner) = owner {
             owner.inc_strong();
         }
-        let obj = alloc_object(value, true, owner);
-        obj.set_heap(self.state_ptr());
+        let vtable = state.vtables.get(T::VTABLE, self.state_ptr());
+        let obj = alloc_object(value, Some(vtable), owner);
         state.link(obj, List::Young);
         let c = &state.count[0];
         c.set(c.get() + 1);

@@ -101,6 +101,7 @@ mod shutdown;
 pub mod sync;
 mod traverse;
 mod visitor;
+mod vtables;
 mod weak;
 
 pub use collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
@@ -123,8 +124,9 @@ pub use gc_derive::Traverse;
 pub mod layout {
     /// Header of every object (vtable pointer, strong count, weak count and flags).
     pub const HEADER_BYTES: usize = 16;
-    /// Extra header of a tracked object (collector links and heap pointer).
-    pub const TRACKED_EXTRA_BYTES: usize = 24;
+    /// Extra header of a tracked object (the collector's list links; its heap is
+    /// found through its vtable pointer).
+    pub const TRACKED_EXTRA_BYTES: usize = 16;
     /// Extra header of an object allocated with an owning type.
     pub const OWNER_EXTRA_BYTES: usize = 8;
 }

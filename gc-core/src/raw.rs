@@ -9,8 +9,8 @@
 //!
 //! ```text
 //!   tracked, allocated with an owning type:
-//!   [ owner: 8 ][ GcLinks: next, prev, heap = 24 ][ RcHeader: vtable, strong, weak|flags = 16 ][ value ]
-//!   tracked:            [ GcLinks = 24 ][ RcHeader = 16 ][ value ]
+//!   [ owner: 8 ][ GcLinks: next, prev = 16 ][ RcHeader: vtable, strong, weak|flags = 16 ][ value ]
+//!   tracked:            [ GcLinks = 16 ][ RcHeader = 16 ][ value ]
 //!   untracked (leaf):                   [ RcHeader = 16 ][ value ]
 //!                                       ^ handle
 //! ```
@@ -19,7 +19,9 @@
 //! three layouts, so typed code finds it without knowing the prefix; the prefix is
 //! found at fixed negative offsets, and its presence is recorded in the flags
 //! (`TRACKED`, `OWNED`). The header of an untracked object is 16 bytes (`Rc`'s size);
-//! a tracked object pays 24 more for the collector's links and its heap pointer.
+//! a tracked object pays 16 more for the collector's links. Its heap is found through
+//! its vtable pointer, which points to a per-heap copy of its type's vtable
+//! ([`HeapVTable`]).
 //!
 //! # Counts and lifetime
 //!
@@ -36,6 +38,7 @@
 use core::any::TypeId;
 use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use std::alloc::Layout;
 
 use crate::heap::HeapState;
@@ -43,6 +46,7 @@ use crate::traverse::Traverse;
 use crate::visitor::Visitor;
 
 /// Per-type operations, one static table per `T`.
+#[derive(Copy, Clone)]
 pub(crate) struct VTable {
     pub(crate) type_name: fn() -> &'static str,
     pub(crate) type_id: fn() -> TypeId,
@@ -132,10 +136,46 @@ impl<T: Traverse + 'static> HasVTable for T {
     };
 }
 
+/// The vtable of a tracked object: its type's operations and the heap it belongs to.
+///
+/// There is one per heap and type in use (`vtables.rs`), and none is ever freed: when
+/// a heap is dropped, its entries go to a process-wide pool and are reused for the
+/// same type by later heaps. An object that outlives its heap (orphaned, or destroyed
+/// with handles left) never asks for its heap, only for its type's operations, which
+/// every entry of that type holds. Keeping the heap here instead of in each object
+/// saves 8 bytes per tracked object.
+#[repr(C)]
+pub(crate) struct HeapVTable {
+    /// First, so that a pointer to the entry is a pointer to its `VTable`.
+    vtable: VTable,
+    heap: AtomicPtr<HeapState>,
+}
+
+impl HeapVTable {
+    pub(crate) fn new(vtable: &'static VTable) -> HeapVTable {
+        HeapVTable {
+            vtable: *vtable,
+            heap: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// The type's static vtable this entry copies is the one at `base`.
+    pub(crate) fn is_copy_of(&self, base: &VTable) -> bool {
+        (self.vtable.type_id)() == (base.type_id)()
+    }
+
+    /// Gives the entry to `heap` (null: to nobody, back in the pool).
+    pub(crate) fn set_heap(&self, heap: *const HeapState) {
+        self.heap.store(heap.cast_mut(), Ordering::Relaxed);
+    }
+}
+
 /// The part of the header every object has.
 #[repr(C)]
 pub(crate) struct RcHeader {
-    vtable: &'static VTable,
+    /// The type's static `VTable` (untracked objects), or a `HeapVTable` of the
+    /// object's heap (tracked objects). Either is never freed.
+    vtable: NonNull<VTable>,
     /// Bits 0–30: strong handles (including the collector's pins). Zero iff the value
     /// has been or is being destroyed by reference counting (a collector-destroyed
     /// object may keep a non-zero count: its remaining handles are dead).
@@ -153,9 +193,6 @@ pub(crate) struct GcLinks {
     next: Cell<*const RcHeader>,
     /// Previous object in the generation list (null for the list's first object).
     prev: Cell<*const RcHeader>,
-    /// The heap the object belongs to. Valid while the object is not `ORPHAN`: heap
-    /// shutdown turns every remaining object into an orphan before the heap is freed.
-    heap: Cell<*const HeapState>,
 }
 
 const LINKS_SIZE: usize = core::mem::size_of::<GcLinks>();
@@ -312,9 +349,11 @@ fn layout_index(flags: u32) -> usize {
 /// value is destroyed).
 pub(crate) fn alloc_object<T: Traverse + 'static>(
     value: T,
-    tracked: bool,
+    heap_vtable: Option<&'static HeapVTable>,
     owner: Option<ObjPtr>,
 ) -> ObjPtr {
+    let tracked = heap_vtable.is_some();
+    debug_assert!(heap_vtable.is_none_or(|h| h.is_copy_of(T::VTABLE)));
     let mut flags = if tracked {
         TRACKED | List::Detached as u32
     } else {
@@ -340,7 +379,7 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
     // SAFETY: the guarantees just stated.
     unsafe {
         rc.write(RcHeader {
-            vtable: T::VTABLE,
+            vtable: heap_vtable.map_or(NonNull::from(T::VTABLE), |h| NonNull::from(h).cast()),
             strong: Cell::new(1),
             weak_flags: Cell::new((1 << FLAG_BITS) | flags),
         })
@@ -360,7 +399,6 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
             obj.links_ptr().write(GcLinks {
                 next: Cell::new(core::ptr::null()),
                 prev: Cell::new(core::ptr::null()),
-                heap: Cell::new(core::ptr::null()),
             })
         };
     }
@@ -443,7 +481,25 @@ impl ObjPtr {
 
     #[inline]
     pub(crate) fn vtable(&self) -> &'static VTable {
-        self.header().vtable
+        // Why this is sound: the pointer is to a static `VTable` or to the `VTable` at
+        // the start of a `HeapVTable`, which is never freed (`HeapVTable`) and never
+        // written except for its atomic `heap` field.
+        // SAFETY: the guarantees just stated.
+        unsafe { self.header().vtable.as_ref() }
+    }
+
+    /// The `HeapVTable` of a tracked object.
+    ///
+    /// # Panics
+    /// If the object is not tracked.
+    #[inline]
+    fn heap_vtable(&self) -> &'static HeapVTable {
+        assert!(self.is_tracked(), "heap vtable of an untracked object");
+        // Why this is sound: a tracked object's vtable pointer was made from a
+        // `&'static HeapVTable` (`alloc_object`), with the provenance of the whole
+        // entry, and entries are never freed.
+        // SAFETY: the guarantees just stated.
+        unsafe { self.header().vtable.cast::<HeapVTable>().as_ref() }
     }
 
     pub(crate) fn type_name(self) -> &'static str {
@@ -544,14 +600,14 @@ impl ObjPtr {
         self.set_label(list as u32);
     }
 
-    /// The heap of a tracked object that is not an orphan.
+    /// The heap of a tracked object that is neither an orphan nor destroyed (for
+    /// those, the entry may have passed to another heap: see [`HeapVTable`]).
+    ///
+    /// # Panics
+    /// If the object is not tracked.
     #[inline]
     pub(crate) fn heap_ptr(self) -> *const HeapState {
-        self.links().heap.get()
-    }
-
-    pub(crate) fn set_heap(self, heap: *const HeapState) {
-        self.links().heap.set(heap)
+        self.heap_vtable().heap.load(Ordering::Relaxed)
     }
 
     /// `gc_refs` of an object in a collection's set (kept in the `next` link).
@@ -596,11 +652,7 @@ impl ObjPtr {
         if f & (TRACKED | ORPHAN | DEAD) != TRACKED {
             return None;
         }
-        // Why this is sound: TRACKED is set (checked above), so the links prefix exists; it is
-        // only accessed through `Cell`s.
-        // SAFETY: the guarantees just stated.
-        let links = unsafe { self.links_ptr().as_ref() };
-        if core::ptr::eq(links.heap.get(), heap) {
+        if core::ptr::eq(self.heap_ptr(), heap) {
             Some(f & LABEL_MASK)
         } else {
             None
@@ -1066,13 +1118,21 @@ mod tests {
 
     #[test]
     fn header_sizes() {
-        assert_eq!(core::mem::size_of::<RcHeader>(), 16);
-        assert_eq!(core::mem::size_of::<GcLinks>(), 24);
+        assert_eq!(
+            core::mem::size_of::<RcHeader>(),
+            crate::layout::HEADER_BYTES
+        );
+        assert_eq!(
+            core::mem::size_of::<GcLinks>(),
+            crate::layout::TRACKED_EXTRA_BYTES
+        );
+        assert_eq!(OWNER_SIZE, crate::layout::OWNER_EXTRA_BYTES);
+        assert_eq!(crate::layout::TRACKED_EXTRA_BYTES, 16);
     }
 
     #[test]
     fn suspect_bit_is_set_by_a_lost_reference_and_kept_apart_from_the_count() {
-        let obj = alloc_object(0u8, false, None);
+        let obj = alloc_object(0u8, None, None);
         assert!(!obj.is_suspect());
         obj.inc_strong();
         obj.inc_strong();
