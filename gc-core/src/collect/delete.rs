@@ -23,7 +23,7 @@ pub(crate) fn delete_garbage(
     already_dead: bool,
     panic: &mut Option<Box<dyn Any + Send>>,
 ) -> usize {
-    let garbage = core::mem::take(&mut guard.objs);
+    let mut garbage = core::mem::take(&mut guard.objs);
     if !already_dead {
         for &obj in &garbage {
             obj.set_flag(DEAD);
@@ -57,18 +57,23 @@ pub(crate) fn delete_garbage(
     if let Err(p) = result {
         panic.get_or_insert(p);
     }
+    // Every object is dealt with: give the emptied vector back for reuse.
+    garbage.clear();
+    guard.objs = garbage;
     n
 }
 
 /// `DEBUG_SAVEALL`: keeps the garbage alive in the heap's garbage list instead.
 pub(crate) fn save_garbage(heap: &HeapState, guard: &mut SetGuard<'_>) -> usize {
-    let garbage = core::mem::take(&mut guard.objs);
+    let mut garbage = core::mem::take(&mut guard.objs);
     let n = garbage.len();
-    for obj in garbage {
+    for &obj in &garbage {
         obj.set_list(List::Detached);
         heap.link(obj, List::Old);
         heap.garbage.borrow_mut().push(GcAny::from_obj_cloned(obj));
         obj.unpin();
     }
+    garbage.clear();
+    guard.objs = garbage;
     n
 }

@@ -245,7 +245,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     state.collecting.set(true);
     let mut guard = SetGuard {
         heap: state,
-        objs: Vec::new(),
+        objs: state.set_buffer.take(),
     };
     update_refs::update_refs(state, generation, &mut guard.objs);
     let closure = update_refs::closure_labels(state, generation);
@@ -272,6 +272,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     } else {
         delete::delete_garbage(&mut guard, !outcome.ran, &mut panic)
     };
+    state.keep_set_buffer(core::mem::take(&mut guard.objs), candidates);
     drop(guard); // clears `collecting`
     #[cfg(debug_assertions)]
     state.check_labels();

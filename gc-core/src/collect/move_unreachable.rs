@@ -30,10 +30,13 @@ pub(crate) fn move_unreachable(
         mark_reachable(heap, &guard.objs);
     }
 
-    let mut unreachable = Vec::new();
+    // The unreachable objects are compacted to the front of the set in place (no
+    // second vector: a collection of n objects needs 8n bytes less at its peak).
     let mut special = Vec::new();
     let mut promoted = 0;
-    for obj in core::mem::take(&mut guard.objs) {
+    let mut kept = 0;
+    for i in 0..guard.objs.len() {
+        let obj = guard.objs[i];
         if obj.gc_refs() == REACHABLE {
             obj.set_list(List::Detached);
             let to = survivor_list(generation, obj);
@@ -55,10 +58,11 @@ pub(crate) fn move_unreachable(
             if obj.flags() & HAS_CALLBACKS != 0 || obj.finalizer_pending() {
                 special.push(obj);
             }
-            unreachable.push(obj);
+            guard.objs[kept] = obj;
+            kept += 1;
         }
     }
-    guard.objs = unreachable;
+    guard.objs.truncate(kept);
     (special, promoted)
 }
 
