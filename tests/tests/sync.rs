@@ -195,7 +195,7 @@ fn shutdown_gives_up_after_the_grace_period_instead_of_hanging() {
     });
     let holder_id = held_rx.recv().unwrap();
     let err = heap.shutdown().unwrap_err();
-    assert_eq!(err.holder, holder_id);
+    assert_eq!(err.holder, Some(holder_id));
     assert!(
         err.to_string().contains("still holds the heap lock"),
         "{err}"

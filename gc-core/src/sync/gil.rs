@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use super::primitive::{
-    current_thread_id, lock, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, ThreadId,
+    current_token, holder_of, lock, AtomicUsize, Condvar, Mutex, Ordering, ThreadId,
 };
 use crate::raw::ObjPtr;
 
@@ -25,38 +25,44 @@ pub(crate) enum Pending {
 // access to every object of the heap.
 unsafe impl Send for Pending {}
 
-struct State {
-    /// The thread that holds the lock, if any.
-    owner: Option<ThreadId>,
-    /// How many times the owner has acquired it (re-entrancy).
-    depth: usize,
-    /// Threads blocked in `acquire_until`. A release notifies only if there are any:
-    /// a notification costs a system call, and most releases have nobody to wake.
-    /// Both sides read and write it under the mutex, so no wake-up is lost.
-    waiters: usize,
-}
+/// `Gil::state`: the owner's token in the low bits (0: free), and two flags.
+const TOKEN_MASK: usize = usize::MAX >> 2;
+/// Some thread sleeps (or is about to) until the lock is released: the release must
+/// wake the sleepers.
+const PARKED: usize = 1 << (usize::BITS - 1);
+/// Releases were deferred to the owner (`Gil::defer`): the release must drain them.
+const DEFERRED: usize = 1 << (usize::BITS - 2);
 
 /// The lock, the references waiting for it, and the unsynchronised heap it guards.
 ///
 /// Invariant: `heap`, and every object of it (headers, values, lists, counts), is
-/// accessed only by the thread recorded as `owner`, between the acquisition and the
-/// release of the lock. The mutex inside `state` orders one owner's accesses before
+/// accessed only by the thread whose token is in `state`, between the acquisition and
+/// the release of the lock. Acquisition is a compare-and-swap of `state` (acquire)
+/// and release one back to no owner (release): each owner's accesses happen before
 /// the next owner's.
+///
+/// Every hand-off between threads is a read-modify-write of the one `state` word
+/// (taking or releasing the lock, setting `PARKED` or `DEFERRED`), so the threads
+/// always agree on its order: a release that does not see a flag happened before
+/// the flag was set, and whoever set the flag then sees the lock free.
 pub(crate) struct Gil {
-    state: Mutex<State>,
+    /// Owner token | `PARKED` | `DEFERRED`.
+    state: AtomicUsize,
+    /// How many times the owner has acquired the lock (re-entrancy). Read and written
+    /// only by the owner; set to 1 by each new owner.
+    depth: AtomicUsize,
+    /// Held by a sleeper from setting `PARKED` until it waits, and by a release that
+    /// wakes sleepers, so no wake-up falls in between.
+    sleep: Mutex<()>,
     released: Condvar,
     pending: Mutex<Vec<Pending>>,
-    /// `pending.len()`, updated under `pending`'s mutex and read without it: lets a
-    /// release skip that mutex when nothing was deferred (the common case). A stale
-    /// zero is harmless: see the re-check in `release`.
-    pending_len: AtomicUsize,
     heap: UnsafeCell<crate::Heap>,
 }
 
 // SAFETY: the unsynchronised heap and its objects are touched only by the lock's
-// owner (the invariant above); everything else is behind mutexes. Values stored in a
-// thread-safe heap are `Send` (enforced by `sync::Heap::alloc`), and are dropped on
-// whichever thread holds the lock.
+// owner (the invariant above); everything else is atomic or behind mutexes. Values
+// stored in a thread-safe heap are `Send` (enforced by `sync::Heap::alloc`), and are
+// dropped on whichever thread holds the lock.
 unsafe impl Send for Gil {}
 // SAFETY: as above: shared access from several threads goes through the lock.
 unsafe impl Sync for Gil {}
@@ -64,14 +70,11 @@ unsafe impl Sync for Gil {}
 impl Gil {
     pub(crate) fn new(heap: crate::Heap) -> Gil {
         Gil {
-            state: Mutex::new(State {
-                owner: None,
-                depth: 0,
-                waiters: 0,
-            }),
+            state: AtomicUsize::new(0),
+            depth: AtomicUsize::new(0),
+            sleep: Mutex::new(()),
             released: Condvar::new(),
             pending: Mutex::new(Vec::new()),
-            pending_len: AtomicUsize::new(0),
             heap: UnsafeCell::new(heap),
         }
     }
@@ -89,102 +92,126 @@ impl Gil {
 
     /// Acquires the lock if it is free or already ours.
     pub(crate) fn try_acquire(&self) -> Option<GilGuard<'_>> {
-        let me = current_thread_id();
-        let mut s = lock(&self.state);
-        match s.owner {
-            Some(o) if o == me => {}
-            Some(_) => return None,
-            None => s.owner = Some(me),
+        self.enter(current_token())
+    }
+
+    /// Takes the lock for the thread with token `me` if it is free, or counts one more
+    /// acquisition if `me` holds it.
+    #[inline]
+    fn enter(&self, me: usize) -> Option<GilGuard<'_>> {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & TOKEN_MASK == me {
+                // Only this thread puts `me` there: the lock, and `depth`, are ours.
+                let depth = self.depth.load(Ordering::Relaxed);
+                self.depth.store(depth + 1, Ordering::Relaxed);
+                return Some(GilGuard { gil: self });
+            }
+            if s & TOKEN_MASK != 0 {
+                return None;
+            }
+            match self
+                .state
+                .compare_exchange(s, s | me, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    self.depth.store(1, Ordering::Relaxed);
+                    return Some(GilGuard { gil: self });
+                }
+                // A flag was set, or another thread took the lock: look again.
+                Err(now) => s = now,
+            }
         }
-        s.depth += 1;
-        Some(GilGuard { gil: self })
     }
 
     /// Acquires the lock, waiting at most `timeout`.
     ///
     /// # Errors
-    /// The thread that still held it when the time ran out.
-    pub(crate) fn acquire_timeout(&self, timeout: Duration) -> Result<GilGuard<'_>, ThreadId> {
+    /// The thread that still held it when the time ran out (`None` if it cannot be
+    /// named: it is exiting).
+    pub(crate) fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<GilGuard<'_>, Option<ThreadId>> {
         self.acquire_until(Some(Instant::now() + timeout))
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> Result<GilGuard<'_>, ThreadId> {
-        let me = current_thread_id();
-        let mut s = lock(&self.state);
-        let mut spins = 0;
-        loop {
-            match s.owner {
-                Some(o) if o == me => break,
-                None => {
-                    s.owner = Some(me);
-                    break;
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<GilGuard<'_>, Option<ThreadId>> {
+        let me = current_token();
+        if let Some(g) = self.enter(me) {
+            return Ok(g);
+        }
+        if !cfg!(loom) {
+            // The lock is mostly held for one handle operation: spinning a little
+            // (with backoff) is far cheaper than sleeping on the condition variable
+            // and being woken by a system call.
+            for spins in 0..SPINS {
+                for _ in 0..1u32 << spins.min(6) {
+                    std::hint::spin_loop();
                 }
-                Some(_) if spins < SPINS && !cfg!(loom) => {
-                    // The lock is mostly held for one handle operation: spinning a
-                    // little (with backoff) is far cheaper than sleeping on the
-                    // condition variable and being woken by a system call.
-                    drop(s);
-                    for _ in 0..1u32 << spins.min(6) {
-                        std::hint::spin_loop();
-                    }
-                    spins += 1;
-                    s = lock(&self.state);
-                }
-                Some(other) => {
-                    let timeout = match deadline {
-                        None => None,
-                        Some(d) => {
-                            let now = Instant::now();
-                            if now >= d {
-                                return Err(other);
-                            }
-                            Some(d - now)
-                        }
-                    };
-                    s.waiters += 1;
-                    s = match timeout {
-                        None => self.released.wait(s).unwrap_or_else(|p| p.into_inner()),
-                        Some(t) => match self.released.wait_timeout(s, t) {
-                            Ok((g, _)) => g,
-                            Err(p) => p.into_inner().0,
-                        },
-                    };
-                    s.waiters -= 1;
+                if let Some(g) = self.enter(me) {
+                    return Ok(g);
                 }
             }
         }
-        s.depth += 1;
-        Ok(GilGuard { gil: self })
+        let mut sleep = lock(&self.sleep);
+        loop {
+            if let Some(g) = self.enter(me) {
+                return Ok(g);
+            }
+            // Held by another thread: ask its release to wake us, unless it was just
+            // released (then try again).
+            let s = self.state.load(Ordering::Relaxed);
+            if s & TOKEN_MASK == 0
+                || self
+                    .state
+                    .compare_exchange(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        // `PARKED` may stay set: the next release then merely wakes
+                        // nobody.
+                        return Err(holder_of(s & TOKEN_MASK));
+                    }
+                    Some(d - now)
+                }
+            };
+            sleep = match timeout {
+                None => self.released.wait(sleep).unwrap_or_else(|p| p.into_inner()),
+                Some(t) => match self.released.wait_timeout(sleep, t) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                },
+            };
+        }
     }
 
     /// Queues the release of a reference for the lock's owner, then makes sure that
     /// somebody drains it: if the lock is free by now, this thread does.
     pub(crate) fn defer(&self, p: Pending) {
-        {
-            let mut q = lock(&self.pending);
-            q.push(p);
-            self.pending_len.store(q.len(), Ordering::SeqCst);
-        }
+        lock(&self.pending).push(p);
         if broken_ordering() {
             return;
         }
-        // If the owner released the lock before seeing our entry, it is free now (or
-        // taken by a thread that will drain when it releases).
-        drop(self.try_acquire());
+        // Set after the push: an owner that sees the flag sees the entry. If the lock
+        // was held when the flag went up, its release drains; if it was free, we
+        // take it and our own release drains (or whoever took it first does).
+        let before = self.state.fetch_or(DEFERRED, Ordering::AcqRel);
+        if before & TOKEN_MASK == 0 {
+            drop(self.try_acquire());
+        }
     }
 
     /// Releases the deferred references (as the owner).
     fn drain(&self) {
         loop {
-            if self.pending_len.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            let next = {
-                let mut q = lock(&self.pending);
-                let next = q.pop();
-                self.pending_len.store(q.len(), Ordering::SeqCst);
-                next
-            };
+            let next = lock(&self.pending).pop();
             match next {
                 Some(Pending::Strong(obj)) => obj.release_strong(),
                 Some(Pending::Weak(obj)) => obj.release_weak(),
@@ -194,31 +221,54 @@ impl Gil {
     }
 
     fn release(&self) {
-        let mut s = lock(&self.state);
-        debug_assert!(s.depth > 0 && s.owner == Some(current_thread_id()));
-        if s.depth > 1 {
-            s.depth -= 1;
+        let me = current_token();
+        debug_assert_eq!(self.state.load(Ordering::Relaxed) & TOKEN_MASK, me);
+        let depth = self.depth.load(Ordering::Relaxed);
+        debug_assert!(depth > 0);
+        if depth > 1 {
+            self.depth.store(depth - 1, Ordering::Relaxed);
             return;
         }
-        if self.pending_len.load(Ordering::SeqCst) == 0 {
-            // Nothing deferred (the common case): release in this critical section.
-            if !self.unlock_then_recheck(s) {
-                return;
-            }
-        } else {
-            drop(s);
+        // The common case: no flag, one compare-and-swap.
+        if self
+            .state
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            // `depth` is left as it is: the next owner sets it when it takes the lock
+            // (a store after the release could overwrite the next owner's).
+            return;
         }
-        // Still the owner (depth 1): release what other threads deferred. A panic in
-        // a `Drop` run here must not leave the lock held forever: it is caught, the
-        // lock released, and the panic resumed afterwards.
+        // Still the owner (depth 1): release what other threads deferred, then wake
+        // the sleepers. A panic in a `Drop` run here must not leave the lock held
+        // forever: it is caught, the lock released, and the panic resumed afterwards.
         let mut panic = None;
         loop {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.drain())) {
-                panic.get_or_insert(p);
+            let s = self.state.load(Ordering::Relaxed);
+            if s & DEFERRED != 0 && !broken_ordering() {
+                // Take the flag, then everything queued before it was set.
+                self.state.fetch_and(!DEFERRED, Ordering::Acquire);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.drain())) {
+                    panic.get_or_insert(p);
+                }
+                continue;
             }
-            if !self.unlock_then_recheck(lock(&self.state)) {
-                break;
+            if self
+                .state
+                .compare_exchange(s, 0, Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                // A flag went up meanwhile.
+                continue;
             }
+            if s & PARKED != 0 {
+                // Under `sleep`: every thread that set `PARKED` is waiting by now.
+                // All of them, since one that timed out meanwhile would swallow a
+                // single notification.
+                let _sleep = lock(&self.sleep);
+                self.released.notify_all();
+            }
+            break;
         }
         if let Some(p) = panic {
             if std::thread::panicking() {
@@ -231,36 +281,13 @@ impl Gil {
         }
     }
 
-    /// Gives up the lock (held at depth 1, its state locked as `s`) and wakes a
-    /// waiter if there is one. Then re-checks the deferred queue: an entry pushed
-    /// while we still owned the lock would be stranded, since its pusher's
-    /// `try_acquire` failed. Returns `true` if there is one and this thread took the
-    /// lock back (depth 1) to drain it.
-    fn unlock_then_recheck(&self, mut s: MutexGuard<'_, State>) -> bool {
-        s.depth = 0;
-        s.owner = None;
-        let wake = s.waiters > 0;
-        drop(s);
-        if wake {
-            self.released.notify_one();
-        }
-        if broken_ordering() || self.pending_len.load(Ordering::SeqCst) == 0 {
-            return false;
-        }
-        match self.try_acquire() {
-            Some(g) => {
-                // Re-acquired (depth 1); the caller drains and releases, without
-                // recursing through `Drop`.
-                core::mem::forget(g);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The thread currently holding the lock.
+    /// The thread currently holding the lock (`None` if it is free, or held by a
+    /// thread that is exiting and can no longer be named).
     pub(crate) fn holder(&self) -> Option<ThreadId> {
-        lock(&self.state).owner
+        match self.state.load(Ordering::Relaxed) & TOKEN_MASK {
+            0 => None,
+            token => holder_of(token),
+        }
     }
 }
 

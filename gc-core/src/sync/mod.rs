@@ -132,19 +132,24 @@ impl fmt::Debug for Heap {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownError {
-    /// The thread that held the lock.
-    pub holder: ThreadId,
+    /// The thread that held the lock (`None` only if it was exiting, its
+    /// thread-locals being destroyed, and could no longer be named).
+    pub holder: Option<ThreadId>,
     /// How long shutdown waited.
     pub waited: Duration,
 }
 
 impl fmt::Display for ShutdownError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let holder = match self.holder {
+            Some(id) => format!("thread {id:?}"),
+            None => "an exiting thread".to_string(),
+        };
         write!(
             f,
-            "heap shutdown gave up after {:?}: thread {:?} still holds the heap lock \
+            "heap shutdown gave up after {:?}: {holder} still holds the heap lock \
              (a gc_core::sync::Ref guard kept alive, or a thread blocked while holding one)",
-            self.waited, self.holder
+            self.waited
         )
     }
 }

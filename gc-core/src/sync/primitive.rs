@@ -15,26 +15,93 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread::ThreadId;
 
-/// The calling thread's id.
-#[cfg(loom)]
-pub(crate) fn current_thread_id() -> ThreadId {
-    loom::thread::current().id()
-}
-
-/// The calling thread's id, cached in a thread-local: `std::thread::current()` clones
-/// an `Arc`, two atomic operations on every lock acquisition.
+/// The calling thread's lock token: a nonzero number that no other live thread
+/// has, the same for the thread's whole life (its thread-local destructors
+/// included). Heap locks record their owner by token: comparing and swapping one
+/// word is all an uncontended acquisition costs.
 #[cfg(not(loom))]
-pub(crate) fn current_thread_id() -> ThreadId {
+pub(crate) fn current_token() -> usize {
     std::thread_local! {
-        static ID: ThreadId = std::thread::current().id();
+        // `const` and without a destructor: readable while other thread-locals of
+        // the thread are being destroyed (which may drop handles and take locks).
+        static TOKEN: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
     }
-    ID.try_with(|id| *id)
-        .unwrap_or_else(|_| std::thread::current().id())
+    TOKEN.with(|t| match t.get() {
+        0 => {
+            let token = new_token();
+            t.set(token);
+            token
+        }
+        token => token,
+    })
 }
 
-/// Locks `m`, ignoring poisoning: the data the lock protects here (an owner id, a
-/// depth, a queue of pointers) is always consistent between statements, and a panic in
-/// user code never happens while one of these locks is held.
+#[cfg(loom)]
+pub(crate) fn current_token() -> usize {
+    loom::thread_local! {
+        static TOKEN: usize = new_token();
+    }
+    TOKEN.with(|t| *t)
+}
+
+/// Tokens are never reused (a 64-bit counter does not wrap).
+static NEXT_TOKEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// The thread of each live token, for diagnostics (`holder_of`).
+static REGISTRY: std::sync::Mutex<Option<hashbrown::HashMap<usize, ThreadId>>> =
+    std::sync::Mutex::new(None);
+
+fn registry() -> std::sync::MutexGuard<'static, Option<hashbrown::HashMap<usize, ThreadId>>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh token for the calling thread, registered with its thread id until the
+/// thread's thread-locals are destroyed.
+fn new_token() -> usize {
+    let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(loom))]
+    {
+        /// Removes the thread's registry entry when the thread exits.
+        struct Registration(usize);
+        impl Drop for Registration {
+            fn drop(&mut self) {
+                if let Some(map) = registry().as_mut() {
+                    map.remove(&self.0);
+                }
+            }
+        }
+        std::thread_local! {
+            static REGISTRATION: core::cell::RefCell<Option<Registration>> =
+                const { core::cell::RefCell::new(None) };
+        }
+        // While the thread's thread-locals are being destroyed it cannot register
+        // (it could not unregister): the token still works, `holder_of` just cannot
+        // name the thread.
+        if REGISTRATION
+            .try_with(|r| *r.borrow_mut() = Some(Registration(token)))
+            .is_ok()
+        {
+            registry()
+                .get_or_insert_with(Default::default)
+                .insert(token, std::thread::current().id());
+        }
+    }
+    #[cfg(loom)]
+    registry()
+        .get_or_insert_with(Default::default)
+        .insert(token, loom::thread::current().id());
+    token
+}
+
+/// The thread whose token is `token`, if it is registered.
+pub(crate) fn holder_of(token: usize) -> Option<ThreadId> {
+    registry().as_ref()?.get(&token).copied()
+}
+
+/// Locks `m`, ignoring poisoning: the data the locks protect here (a queue of
+/// pointers, a grace period, nothing for the sleepers' lock) is always consistent
+/// between statements, and a panic in user code never happens while one of these
+/// locks is held.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
