@@ -152,8 +152,8 @@ fn deferred_drop_is_performed_once() {
     });
 }
 
-/// The same with the re-checks of `defer` and `release` switched off: loom finds the
-/// interleaving in which the last release is stranded in the queue.
+/// The same with the `DEFERRED` hand-off between `defer` and `release` switched off:
+/// loom finds the interleaving in which the last release is stranded in the queue.
 #[test]
 #[should_panic(expected = "stranded")]
 fn deferred_drop_without_the_recheck_is_stranded() {

@@ -318,9 +318,9 @@ std::thread_local! {
     static BROKEN: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
-/// Loom models only: makes `defer` and `release` skip their re-checks on this OS
-/// thread (where loom runs a model), which strands deferred releases;
-/// `tests/tests/loom.rs` shows loom finding it.
+/// Loom models only: on this OS thread (where loom runs a model), `defer` queues
+/// without raising `DEFERRED` or trying the lock, and `release` ignores the flag,
+/// which strands deferred releases; `tests/tests/loom.rs` shows loom finding it.
 #[cfg(loom)]
 pub fn break_deferred_release(on: bool) {
     BROKEN.with(|b| b.set(on));
