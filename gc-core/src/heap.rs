@@ -167,7 +167,7 @@ impl HeapState {
         let label = obj.label();
         let list = self.labels.list_of(label);
         debug_assert!(
-            List::LINKED.contains(&list),
+            list.is_linked(),
             "unlink of an object on no list ({list:?})"
         );
         let (prev, next) = obj.unlink(self.head(list));
@@ -179,7 +179,7 @@ impl HeapState {
     /// The last strong handle of a live tracked object went away: take it out of the
     /// heap before its value is destroyed.
     pub(crate) fn forget_object(&self, obj: ObjPtr) {
-        if List::LINKED.contains(&self.labels.list_of(obj.label())) {
+        if self.labels.list_of(obj.label()).is_linked() {
             self.unlink(obj);
         }
         let c = &self.count[0];
@@ -230,10 +230,7 @@ impl HeapState {
         if !self.may_hold_suspects[list as usize].replace(false) {
             // No suspect on the list: nothing to walk. (Debug builds, the whole test
             // suite included, check the claim.)
-            debug_assert!(
-                self.all_objects(&[list]).iter().all(|o| !o.is_suspect()),
-                "a suspect on {list:?} that may_hold_suspects does not know of"
-            );
+            self.debug_check_no_suspects(list);
             return;
         }
         let mut cur = self.head(list).get();
@@ -262,19 +259,12 @@ impl HeapState {
             && moved >= SPLICE_MIN
             && !self.may_hold_suspects[from as usize].get()
         {
-            debug_assert!(
-                self.all_objects(&[from]).iter().all(|o| !o.is_suspect()),
-                "a suspect on {from:?} that may_hold_suspects does not know of"
-            );
+            self.debug_check_no_suspects(from);
             let first = self.head(from).take().expect("a non-empty list has a head");
             self.lens[from as usize].set(0);
             let old = self.head(List::Old);
-            old.set(Some(self.labels.splice_onto_old(
-                from,
-                first,
-                moved,
-                old.get(),
-            )));
+            self.labels.splice_onto_old(from, first, moved, old.get());
+            old.set(Some(first));
             let len = &self.lens[List::Old as usize];
             len.set(len.get() + moved);
             return moved;
@@ -293,6 +283,14 @@ impl HeapState {
             self.link(obj, dest);
         }
         moved
+    }
+
+    /// Debug builds: checks that `list` holds no suspect, as `may_hold_suspects` says.
+    fn debug_check_no_suspects(&self, list: List) {
+        debug_assert!(
+            self.all_objects(&[list]).iter().all(|o| !o.is_suspect()),
+            "a suspect on {list:?} that may_hold_suspects does not know of"
+        );
     }
 
     /// Checks the list labels and segment runs (`Labels::check`) on a heap small

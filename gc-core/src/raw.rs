@@ -252,6 +252,14 @@ impl List {
         }
     }
 
+    /// Whether this is one of the linked lists (`LINKED`).
+    #[inline]
+    pub(crate) fn is_linked(self) -> bool {
+        let linked = (self as u8) < List::Collecting as u8;
+        debug_assert_eq!(linked, List::LINKED.contains(&self));
+        linked
+    }
+
     /// Whether objects on this list carry the list as their label (all but the young
     /// lists).
     #[inline]
@@ -652,7 +660,12 @@ impl ObjPtr {
         if f & (TRACKED | ORPHAN | DEAD) != TRACKED {
             return None;
         }
-        if core::ptr::eq(self.heap_ptr(), heap) {
+        // Why this is sound: TRACKED is set (checked above), so the vtable pointer was
+        // made from a `&'static HeapVTable` (`alloc_object`), and entries are never
+        // freed. (`heap_ptr` would check TRACKED again, on the collector's inner loop.)
+        // SAFETY: the guarantees just stated.
+        let entry = unsafe { self.header().vtable.cast::<HeapVTable>().as_ref() };
+        if core::ptr::eq(entry.heap.load(Ordering::Relaxed), heap) {
             Some(f & LABEL_MASK)
         } else {
             None

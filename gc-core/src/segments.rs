@@ -178,15 +178,15 @@ impl Labels {
 
     /// Splices the whole young list `from` (`len` objects, starting at `first`; none
     /// is a suspect) onto the front of `Old`, whose first object is `old_head`. The
-    /// caller has taken `from`'s head and moves the counts. Returns the new first
-    /// object of `Old`.
+    /// caller has taken `from`'s head, makes `first` the head of `Old` and moves the
+    /// counts.
     pub(crate) fn splice_onto_old(
         &self,
         from: List,
         first: ObjPtr,
         len: usize,
         old_head: Option<ObjPtr>,
-    ) -> ObjPtr {
+    ) {
         debug_assert!(!from.is_fixed() && len > 0);
         let s = self.link_label(from);
         let last = self.tails[from as usize]
@@ -207,7 +207,6 @@ impl Labels {
         self.first[i].set(Some(first));
         self.last[i].set(Some(last));
         self.len[i].set(len);
-        first
     }
 
     /// A free segment; if there is none, the shortest run on `Old` is relabelled

@@ -221,27 +221,22 @@ impl Gil {
     }
 
     fn release(&self) {
-        let me = current_token();
-        debug_assert_eq!(self.state.load(Ordering::Relaxed) & TOKEN_MASK, me);
+        debug_assert_eq!(
+            self.state.load(Ordering::Relaxed) & TOKEN_MASK,
+            current_token()
+        );
         let depth = self.depth.load(Ordering::Relaxed);
         debug_assert!(depth > 0);
         if depth > 1 {
             self.depth.store(depth - 1, Ordering::Relaxed);
             return;
         }
-        // The common case: no flag, one compare-and-swap.
-        if self
-            .state
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
-        {
-            // `depth` is left as it is: the next owner sets it when it takes the lock
-            // (a store after the release could overwrite the next owner's).
-            return;
-        }
-        // Still the owner (depth 1): release what other threads deferred, then wake
-        // the sleepers. A panic in a `Drop` run here must not leave the lock held
-        // forever: it is caught, the lock released, and the panic resumed afterwards.
+        // Depth 1: release what other threads deferred, then the lock, then wake the
+        // sleepers. With no flag set (the common case) that is one compare-and-swap.
+        // `depth` is left as it is: the next owner sets it when it takes the lock (a
+        // store after the release could overwrite the next owner's). A panic in a
+        // `Drop` run while draining must not leave the lock held forever: it is
+        // caught, the lock released, and the panic resumed afterwards.
         let mut panic = None;
         loop {
             let s = self.state.load(Ordering::Relaxed);
