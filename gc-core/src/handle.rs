@@ -52,6 +52,7 @@ impl<T: Traverse + 'static> Gc<T> {
     /// # Panics
     /// If the thread is exiting and its default heap has been shut down;
     /// [`Gc::try_new`] returns an error instead.
+    #[inline]
     pub fn new(value: T) -> Gc<T> {
         Gc::try_new(value).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -61,15 +62,26 @@ impl<T: Traverse + 'static> Gc<T> {
     ///
     /// # Errors
     /// [`AllocError`] holding `value`, during or after thread exit.
+    #[inline]
     pub fn try_new(value: T) -> Result<Gc<T>, AllocError<T>> {
         if !crate::traverse::is_tracked_type::<T>() {
             // Leaves belong to no heap.
             return Ok(Gc::from_obj(crate::raw::alloc_object(value, None, None)));
         }
-        let mut value = Some(value);
-        match with_default_heap(|h| h.try_alloc(value.take().expect("value taken twice"))) {
-            Ok(result) => result,
-            Err(_) => Err(AllocError::new(value.take().expect("value already moved"))),
+        // The value stays here and is stored once, straight into the object (see
+        // `raw::alloc_uninit`).
+        // SAFETY: the value is written right below, before anything else runs.
+        let slot = with_default_heap(|h| unsafe {
+            h.alloc_slot(<T as crate::raw::HasVTable>::VTABLE, true, None)
+        });
+        match slot {
+            Ok(Some(obj)) => {
+                // SAFETY: `obj` was allocated for a `T` (`T::VTABLE`), its value slot
+                // is uninitialized, in bounds and aligned for `T`.
+                unsafe { obj.value_ptr::<T>().write(value) };
+                Ok(Gc::from_obj(obj))
+            }
+            Ok(None) | Err(_) => Err(AllocError::new(value)),
         }
     }
 

@@ -8,7 +8,7 @@ use hashbrown::HashMap;
 use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
-use crate::raw::{alloc_object, HasVTable, List, ObjPtr};
+use crate::raw::{alloc_uninit, HasVTable, List, ObjPtr};
 use crate::segments::{Labels, SPLICE_MIN};
 use crate::shutdown::ShutdownReport;
 use crate::traverse::{is_tracked_type, Traverse};
@@ -534,6 +534,7 @@ impl Heap {
     /// # Panics
     /// If the heap has been shut down; [`try_alloc`](Heap::try_alloc) returns an error
     /// instead.
+    #[inline]
     pub fn alloc<T: Traverse + 'static>(&self, value: T) -> Gc<T> {
         self.try_alloc(value).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -542,6 +543,7 @@ impl Heap {
     ///
     /// # Errors
     /// [`AllocError`] (holding `value`) after [`shutdown`](Heap::shutdown).
+    #[inline]
     pub fn try_alloc<T: Traverse + 'static>(&self, value: T) -> Result<Gc<T>, AllocError<T>> {
         self.alloc_inner(value, None)
     }
@@ -574,6 +576,7 @@ impl Heap {
     ///
     /// # Panics
     /// If the heap has been shut down.
+    #[inline]
     pub fn alloc_with_type<T: Traverse + 'static, U: Traverse + 'static>(
         &self,
         ty: &Gc<U>,
@@ -584,18 +587,46 @@ impl Heap {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    #[inline]
     fn alloc_inner<T: Traverse + 'static>(
         &self,
         value: T,
         owner: Option<ObjPtr>,
     ) -> Result<Gc<T>, AllocError<T>> {
+        let tracked = is_tracked_type::<T>() || owner.is_some();
+        // SAFETY: the value is written right below, before anything else runs.
+        match unsafe { self.alloc_slot(T::VTABLE, tracked, owner) } {
+            Some(obj) => {
+                // SAFETY: `obj` was allocated for a `T` (`T::VTABLE`), its value slot
+                // is uninitialized, in bounds and aligned for `T`.
+                unsafe { obj.value_ptr::<T>().write(value) };
+                Ok(Gc::from_obj(obj))
+            }
+            None => Err(AllocError::new(value)),
+        }
+    }
+
+    /// The allocation path without the value (see `raw::alloc_uninit`): `None` if
+    /// the heap has been shut down; otherwise an object of `vtable`'s type with
+    /// `strong = 1`, linked on `Young` if `tracked` (after the automatic collection,
+    /// if one is due), its value slot uninitialized.
+    ///
+    /// # Safety
+    /// The caller writes a value of `vtable`'s type at the object's `value_ptr`
+    /// before anything else runs: a tracked object is already on a heap list.
+    pub(crate) unsafe fn alloc_slot(
+        &self,
+        vtable: &'static crate::raw::VTable,
+        tracked: bool,
+        owner: Option<ObjPtr>,
+    ) -> Option<ObjPtr> {
         let state = self.state();
         if state.life.get() == Life::Shut {
-            return Err(AllocError::new(value));
+            return None;
         }
-        let tracked = is_tracked_type::<T>() || owner.is_some();
         if !tracked {
-            return Ok(Gc::from_obj(alloc_object(value, None, None)));
+            // SAFETY: passed on to our caller.
+            return Some(unsafe { alloc_uninit(vtable, None, None) });
         }
         if state.should_collect() {
             crate::collect::collect_automatic(self);
@@ -607,12 +638,13 @@ impl Heap {
         if let Some(owner) = owner {
             owner.inc_strong();
         }
-        let vtable = state.vtables.get(T::VTABLE, self.state_ptr());
-        let obj = alloc_object(value, Some(vtable), owner);
+        let heap_vtable = state.vtables.get(vtable, self.state_ptr());
+        // SAFETY: passed on to our caller.
+        let obj = unsafe { alloc_uninit(vtable, Some(heap_vtable), owner) };
         state.link(obj, List::Young);
         let c = &state.count[0];
         c.set(c.get() + 1);
-        Ok(Gc::from_obj(obj))
+        Some(obj)
     }
 
     /// Runs a full collection (all generations) and says what it found.
