@@ -630,6 +630,11 @@ impl Heap {
         }
         if state.should_collect() {
             crate::collect::collect_automatic(self);
+            if state.life.get() != Life::Running {
+                // A callback of that collection shut the heap down.
+                // Regression test: `tests/tests/shutdown.rs::allocation_whose_automatic_collection_shuts_the_heap_down_fails`.
+                return None;
+            }
         }
         // The owner reference is taken only now, after the automatic collection: user
         // code run there may panic, and a reference taken before would leak with the

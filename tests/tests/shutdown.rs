@@ -135,6 +135,61 @@ fn allocation_after_shutdown_fails_with_the_value_given_back() {
     assert!(heap.collect().skipped);
 }
 
+/// A collection callback may shut its heap down (a Stop callback runs after the
+/// collection proper); if the collection was the automatic one of an allocation,
+/// that allocation must fail: linking the object into the shut-down heap would
+/// leave it pointing at the heap's state after that is freed.
+#[test]
+fn allocation_whose_automatic_collection_shuts_the_heap_down_fails() {
+    #[derive(Traverse)]
+    struct Item {
+        id: usize,
+        next: RefCell<Option<Gc<Item>>>,
+    }
+    let heap = Heap::new();
+    heap.set_threshold(2, 10, 10);
+    let inner = heap.clone();
+    heap.add_collect_callback(move |phase, _| {
+        if phase == gc_core::CollectPhase::Stop {
+            inner.shutdown();
+        }
+    });
+    let mut kept = Vec::new();
+    let mut failed = None;
+    for id in 0..10 {
+        let item = Item {
+            id,
+            next: RefCell::new(None),
+        };
+        match heap.try_alloc(item) {
+            Ok(item) => kept.push(item),
+            Err(err) => {
+                failed = Some(err.into_inner().id);
+                break;
+            }
+        }
+    }
+    // The fourth allocation finds 3 > 2 allocations since the last collection and
+    // runs one first, which shuts the heap down: it fails, with its value back.
+    assert_eq!(
+        failed,
+        Some(3),
+        "the allocation that shut the heap down failed"
+    );
+    assert!(heap.is_shut_down());
+    drop(heap);
+    // The items allocated before were destroyed by the shutdown; their handles say
+    // so (and dropping them touches no freed heap state).
+    assert_eq!(kept.len(), 3);
+    for item in &kept {
+        assert!(matches!(
+            Gc::try_deref(item),
+            Err(DerefError::HeapShutDown { .. })
+        ));
+    }
+    drop(kept);
+}
+
 #[test]
 fn dropping_the_last_heap_handle_shuts_it_down() {
     let count = Rc::new(Cell::new(0));
