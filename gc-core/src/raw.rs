@@ -592,7 +592,7 @@ impl ObjPtr {
     }
 
     #[inline]
-    fn set_label(self, label: u32) {
+    pub(crate) fn set_label(self, label: u32) {
         debug_assert!(self.is_tracked() && label <= LABEL_MASK);
         let h = self.header();
         h.weak_flags.set((h.weak_flags.get() & !LABEL_MASK) | label);

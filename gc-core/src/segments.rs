@@ -121,6 +121,15 @@ impl Labels {
         }
     }
 
+    /// After a chain of objects carrying `list`'s link label, whose last object is
+    /// `last`, was put at the front of `list` (empty before if `was_empty`).
+    #[inline]
+    pub(crate) fn chain_linked(&self, list: List, last: ObjPtr, was_empty: bool) {
+        if !list.is_fixed() && was_empty {
+            self.tails[list as usize].set(Some(last));
+        }
+    }
+
     /// After `obj`, whose label was `label`, was unlinked from `list`; `prev` and
     /// `next` were its neighbours.
     #[inline]
