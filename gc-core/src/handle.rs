@@ -74,15 +74,8 @@ impl<T: Traverse + 'static> Gc<T> {
         let slot = with_default_heap(|h| unsafe {
             h.alloc_slot(<T as crate::raw::HasVTable>::VTABLE, true, None)
         });
-        match slot {
-            Ok(Some(obj)) => {
-                // SAFETY: `obj` was allocated for a `T` (`T::VTABLE`), its value slot
-                // is uninitialized, in bounds and aligned for `T`.
-                unsafe { obj.value_ptr::<T>().write(value) };
-                Ok(Gc::from_obj(obj))
-            }
-            Ok(None) | Err(_) => Err(AllocError::new(value)),
-        }
+        // SAFETY: `slot` is `alloc_slot`'s answer for `T::VTABLE`, nothing ran since.
+        unsafe { Heap::fill_slot(slot.ok().flatten(), value) }
     }
 
     pub(crate) fn from_obj(obj: ObjPtr) -> Gc<T> {
