@@ -254,6 +254,9 @@ impl HeapState {
     /// object.
     pub(crate) fn promote_unexamined(&self, from: List, to: List, splice: bool) -> usize {
         let moved = self.lens[from as usize].get();
+        if moved == 0 {
+            return 0;
+        }
         if splice
             && to == List::Old
             && moved >= SPLICE_MIN

@@ -248,13 +248,25 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         objs: state.set_buffer.take(),
     };
     update_refs::update_refs(state, generation, &mut guard.objs);
-    let closure = update_refs::closure_labels(state, generation);
-    let unreferenced = subtract_refs::subtract_refs(state, &mut guard.objs, closure);
-    let candidates = guard.objs.len();
     let save_all = state.save_all.get();
-    let roots_possible = unreferenced < candidates;
-    let (special, promoted) =
-        move_unreachable::move_unreachable(state, &mut guard, generation, save_all, roots_possible);
+    // Without a seed there is nothing to examine, and so no garbage: the phases
+    // that would find and free it are skipped (W5's empty full collections).
+    let (special, promoted, candidates) = if guard.objs.is_empty() {
+        (Vec::new(), 0, 0)
+    } else {
+        let closure = update_refs::closure_labels(state, generation);
+        let unreferenced = subtract_refs::subtract_refs(state, &mut guard.objs, closure);
+        let candidates = guard.objs.len();
+        let roots_possible = unreferenced < candidates;
+        let (special, promoted) = move_unreachable::move_unreachable(
+            state,
+            &mut guard,
+            generation,
+            save_all,
+            roots_possible,
+        );
+        (special, promoted, candidates)
+    };
     let unreachable = guard.objs.len();
     let promoted = promoted + promote_unexamined(state, generation);
     if generation == 1 {
@@ -263,14 +275,23 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     }
     account_generations(state, generation);
 
-    let callbacks_to_run = weakref::clear_weakrefs(state, &special);
-    let outcome = finalize::finalize_garbage(state, &mut guard, &special, &mut panic);
-    drop(special);
-    tell_garbage_callbacks(state, &guard.objs, &mut panic);
-    let collected = if save_all {
-        delete::save_garbage(state, &mut guard)
+    let (callbacks_to_run, outcome, collected) = if unreachable == 0 {
+        let outcome = finalize::FinalizeOutcome {
+            resurrected: 0,
+            ran: false,
+        };
+        (Vec::new(), outcome, 0)
     } else {
-        delete::delete_garbage(&mut guard, !outcome.ran, &mut panic)
+        let callbacks_to_run = weakref::clear_weakrefs(state, &special);
+        let outcome = finalize::finalize_garbage(state, &mut guard, &special, &mut panic);
+        drop(special);
+        tell_garbage_callbacks(state, &guard.objs, &mut panic);
+        let collected = if save_all {
+            delete::save_garbage(state, &mut guard)
+        } else {
+            delete::delete_garbage(&mut guard, !outcome.ran, &mut panic)
+        };
+        (callbacks_to_run, outcome, collected)
     };
     state.keep_set_buffer(core::mem::take(&mut guard.objs), candidates);
     drop(guard); // clears `collecting`
