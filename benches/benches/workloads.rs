@@ -31,8 +31,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use benches::mt::{MtEntry, MtRun, MT_CRATES, W9_OPS, W9_THREADS};
-use benches::probe::{self, Probe};
-use benches::{Entry, Workload, CRATES, STACK_1_GIB};
+use benches::probe::{self, choose_stack, Stack};
+use benches::{Workload, CRATES};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use regex::Regex;
 
@@ -65,12 +65,6 @@ impl Scale {
             Scale::Test => 2_000,
         }
     }
-}
-
-/// The stack a crate runs a workload on, decided by probing.
-enum Stack {
-    Run { bytes: usize, big: bool },
-    Skip { note: String },
 }
 
 /// Wall time one `iter_custom` call may spend on real iterations (at least one).
@@ -296,46 +290,6 @@ fn scale_to(timed: Duration, done: u64, iters: u64) -> Duration {
     }
     let nanos = timed.as_nanos() * u128::from(iters) / u128::from(done);
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-}
-
-/// Runs `w` once for `e` in a child process on the workload's stack (and on 1 GiB if
-/// that overflows) and decides where the benchmark runs.
-fn choose_stack(exe: &std::path::Path, e: &Entry, w: Workload, size: usize) -> Stack {
-    let normal = Stack::Run {
-        bytes: w.stack(),
-        big: false,
-    };
-    if !w.may_overflow() {
-        return normal;
-    }
-    let mib = w.stack() >> 20;
-    match probe::probe(exe, e.id, w, size, w.stack()) {
-        Probe::Ok => normal,
-        Probe::Failed(why) => panic!("{} / {}: probe run failed: {why}", e.id, w.name()),
-        Probe::StackOverflow if w == Workload::W2ChainDrop => {
-            // The point of W2 is the 2 MiB stack: an overflow is the result.
-            Stack::Skip {
-                note: format!("stack overflow ({mib} MiB stack)"),
-            }
-        }
-        Probe::StackOverflow => match probe::probe(exe, e.id, w, size, STACK_1_GIB) {
-            Probe::Ok => {
-                eprintln!(
-                    "{} / {}: overflows {mib} MiB, runs on 1 GiB",
-                    e.id,
-                    w.name()
-                );
-                Stack::Run {
-                    bytes: STACK_1_GIB,
-                    big: true,
-                }
-            }
-            Probe::StackOverflow => Stack::Skip {
-                note: "stack overflow (1 GiB stack)".into(),
-            },
-            Probe::Failed(why) => panic!("{} / {}: probe run failed: {why}", e.id, w.name()),
-        },
-    }
 }
 
 /// Where criterion writes (`$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{entry, Workload};
+use crate::{entry, Entry, Workload, STACK_1_GIB};
 
 /// Environment variable that turns the bench binary into a probe child:
 /// `"<crate id>|<workload name>|<size>|<stack bytes>"`.
@@ -70,5 +70,62 @@ pub fn probe(exe: &Path, crate_id: &str, w: Workload, size: usize, stack: usize)
         Probe::StackOverflow
     } else {
         Probe::Failed(format!("{}: {}", output.status, stderr.trim()))
+    }
+}
+
+/// The stack a crate runs a workload on, decided by probing ([`choose_stack`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stack {
+    /// Run on a `bytes`-byte stack; `big` if that is the 1 GiB fallback.
+    Run {
+        /// Stack size.
+        bytes: usize,
+        /// Whether the workload's own stack overflowed and this is 1 GiB.
+        big: bool,
+    },
+    /// Do not run: why (a stack overflow).
+    Skip {
+        /// What the probes found, for the report.
+        note: String,
+    },
+}
+
+/// Runs `w` once for `e` in a child process on the workload's stack (and on 1 GiB if
+/// that overflows) and decides where the benchmark runs.
+pub fn choose_stack(exe: &Path, e: &Entry, w: Workload, size: usize) -> Stack {
+    let normal = Stack::Run {
+        bytes: w.stack(),
+        big: false,
+    };
+    if !w.may_overflow() {
+        return normal;
+    }
+    let mib = w.stack() >> 20;
+    match probe(exe, e.id, w, size, w.stack()) {
+        Probe::Ok => normal,
+        Probe::Failed(why) => panic!("{} / {}: probe run failed: {why}", e.id, w.name()),
+        Probe::StackOverflow if w == Workload::W2ChainDrop => {
+            // The point of W2 is the 2 MiB stack: an overflow is the result.
+            Stack::Skip {
+                note: format!("stack overflow ({mib} MiB stack)"),
+            }
+        }
+        Probe::StackOverflow => match probe(exe, e.id, w, size, STACK_1_GIB) {
+            Probe::Ok => {
+                eprintln!(
+                    "{} / {}: overflows {mib} MiB, runs on 1 GiB",
+                    e.id,
+                    w.name()
+                );
+                Stack::Run {
+                    bytes: STACK_1_GIB,
+                    big: true,
+                }
+            }
+            Probe::StackOverflow => Stack::Skip {
+                note: "stack overflow (1 GiB stack)".into(),
+            },
+            Probe::Failed(why) => panic!("{} / {}: probe run failed: {why}", e.id, w.name()),
+        },
     }
 }

@@ -1,0 +1,242 @@
+//! Workloads W1–W8 (W9 has its own threads) run round-robin across the crates, for ratios that hold on a
+//! machine whose speed drifts.
+//!
+//! Criterion measures one cell after another, each for a few seconds; on a
+//! virtual machine whose speed drifts by 1.3–2× over minutes, two cells of a row may
+//! be measured at different speeds, and a ratio near a target can land on either
+//! side of it. Here each round runs every crate once on each workload, one right
+//! after the other (the starting crate rotates from round to round), and a ratio is
+//! the median over the rounds of that round's peer time ÷ gc-core's time: both
+//! measured within seconds of each other. In each round a crate runs each workload
+//! twice in a row and only the second run counts (warm, as criterion's iterations).
+//!
+//! ```sh
+//! cargo run --profile bench -p benches --bin interleaved                # 5 rounds
+//! cargo run --profile bench -p benches --bin interleaved -- 9 W3 W6     # 9 rounds, W3 and W6
+//! cargo run --profile bench -p benches --bin interleaved -- --readme    # also into benches/README.md
+//! ```
+//!
+//! Full sizes; W2, W4 and W7 probed in a child process first as in the criterion
+//! benchmark (a crate that overflows W2's 2 MiB stack is skipped, one that overflows
+//! 8 MiB on W4 or W7 runs on 1 GiB); everything but W2 runs on at least 256 MiB
+//! (see `room`). Prints a markdown table: per cell the
+//! median ns per object over the rounds, the median per-round ratio to gc-core
+//! (above 1×: gc-core is faster) and the lowest and highest per-round ratio.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use benches::probe::{self, choose_stack, Stack};
+use benches::{Workload, CRATES};
+
+const START: &str = "<!-- interleaved:start -->";
+const END: &str = "<!-- interleaved:end -->";
+
+/// One timed phase of one workload: the criterion group it matches.
+struct Row {
+    group: String,
+    objects: u64,
+    /// Per crate (`CRATES` order): each round's time and whether it ran on the 1 GiB
+    /// fallback stack, or why the crate does not run.
+    cells: Vec<Result<(Vec<Duration>, bool), String>>,
+}
+
+fn main() {
+    if probe::child_main() {
+        return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let readme = args.iter().any(|a| a == "--readme");
+    let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5).max(1);
+    let filters: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--readme" && a.parse::<usize>().is_err())
+        .collect();
+    let exe = std::env::current_exe().expect("path of this binary");
+    let load_before = load_average();
+
+    let mut rows = Vec::new();
+    for w in Workload::ALL {
+        if !(filters.is_empty() || filters.iter().any(|f| w.name().contains(f))) {
+            continue;
+        }
+        let size = w.default_size();
+        let stacks: Vec<Stack> = CRATES
+            .iter()
+            .map(|e| choose_stack(&exe, e, w, size))
+            .collect();
+        let phases = w.phases();
+        let mut times = vec![vec![Vec::new(); CRATES.len()]; phases.len()];
+        for round in 0..rounds {
+            for k in 0..CRATES.len() {
+                let i = (round + k) % CRATES.len();
+                if let Stack::Run { bytes, .. } = stacks[i] {
+                    // Twice in a row, the first run discarded: the second finds the
+                    // allocator as this crate's own previous run left it, as each
+                    // criterion iteration after the first does.
+                    let stack = room(w, bytes);
+                    CRATES[i].run_on_thread(w, size, stack);
+                    let measured = CRATES[i].run_on_thread(w, size, stack);
+                    for (p, d) in measured.into_iter().enumerate() {
+                        times[p][i].push(d);
+                    }
+                }
+            }
+            eprintln!("{}: round {} of {rounds} done", w.name(), round + 1);
+        }
+        for (p, phase) in phases.iter().enumerate() {
+            let group = match phases.len() {
+                1 => w.name().to_string(),
+                _ => format!("{}_{phase}", w.name()),
+            };
+            let cells = stacks
+                .iter()
+                .zip(&times[p])
+                .map(|(stack, t)| match stack {
+                    Stack::Run { big, .. } => Ok((t.clone(), *big)),
+                    Stack::Skip { note } => Err(note.clone()),
+                })
+                .collect();
+            rows.push(Row {
+                group,
+                objects: w.objects(size),
+                cells,
+            });
+        }
+    }
+
+    let table = table(&rows, rounds, &load_before);
+    println!("{table}");
+    if readme {
+        write_readme(&table);
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The stack to run on: W2's own 2 MiB (its point), otherwise at least 256 MiB. A
+/// crate that passed its probe on 8 MiB overflowed W7 in a later in-process run
+/// (its recursion depth varies from run to run); the size of a stack does not
+/// change the speed of what runs on it (untouched pages cost nothing).
+fn room(w: Workload, probed: usize) -> usize {
+    if w == Workload::W2ChainDrop {
+        probed
+    } else {
+        probed.max(256 << 20)
+    }
+}
+
+/// Three significant digits, as `benches/report.py` writes them.
+fn ns(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0} ns")
+    } else if x >= 0.001 {
+        let decimals = (2 - x.log10().floor() as i32).max(0) as usize;
+        format!("{x:.decimals$} ns")
+    } else {
+        format!("{x:.1e} ns")
+    }
+}
+
+fn table(rows: &[Row], rounds: usize, load_before: &str) -> String {
+    let mut out = String::new();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let finished = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(
+        out,
+        "- Finished {finished}; commit {commit}; {rounds} rounds; load average (1/5/15 min) before {load_before}, after {}",
+        load_average()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Cell = median over the rounds of the timed part ÷ objects = **ns per object**, then (median per-round ratio to gc-core, lowest–highest): above 1× gc-core is faster."
+    );
+    let _ = writeln!(out);
+    let _ = write!(out, "| criterion group |");
+    for e in CRATES {
+        let _ = write!(out, " {} |", e.name);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "|---|{}", "---|".repeat(CRATES.len()));
+    for row in rows {
+        let (ours, _) = row.cells[0].as_ref().expect("gc-core runs every workload");
+        let _ = write!(out, "| `{}` |", row.group);
+        for (i, cell) in row.cells.iter().enumerate() {
+            match cell {
+                Err(note) => {
+                    let _ = write!(out, " {note} |");
+                }
+                Ok((t, big)) => {
+                    let per_object = median(
+                        t.iter()
+                            .map(|d| d.as_nanos() as f64 / row.objects as f64)
+                            .collect(),
+                    );
+                    if i == 0 {
+                        let _ = write!(out, " {} |", ns(per_object));
+                        continue;
+                    }
+                    let ratios: Vec<f64> = t
+                        .iter()
+                        .zip(ours)
+                        .map(|(p, o)| p.as_secs_f64() / o.as_secs_f64())
+                        .collect();
+                    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = ratios.iter().copied().fold(0.0, f64::max);
+                    let _ = write!(
+                        out,
+                        " {} ({:.2}×, {lo:.2}–{hi:.2}){} |",
+                        ns(per_object),
+                        median(ratios),
+                        if *big { " ‡" } else { "" }
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(
+        out,
+        "\n‡ overflowed the 8 MiB stack in a probe run, measured on a 1 GiB stack."
+    );
+    out
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn write_readme(table: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let text = std::fs::read_to_string(path).expect("read benches/README.md");
+    let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
+        panic!("benches/README.md has no {START} … {END} section");
+    };
+    let new = format!("{}{START}\n{table}{}", &text[..a], &text[b..]);
+    std::fs::write(path, new).expect("write benches/README.md");
+    eprintln!("wrote the interleaved table to {path}");
+}
