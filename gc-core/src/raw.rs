@@ -865,6 +865,25 @@ impl ObjPtr {
     #[inline]
     pub(crate) unsafe fn release_strong_typed<T>(self) {
         let h = self.header();
+        if h.strong.get() & COUNT_MASK > 1 {
+            // Not the last handle (a clone's drop, W1's first drop): tested first and
+            // inlined (one copy of `release_strong` with `s > 1` known), the rest out
+            // of line, so a handle's drop is a few instructions with no frame.
+            self.release_strong();
+            return;
+        }
+        // SAFETY: passed on from our caller.
+        unsafe { self.release_last_typed::<T>() }
+    }
+
+    /// [`release_strong_typed`](ObjPtr::release_strong_typed) when this may be the
+    /// last strong handle.
+    ///
+    /// # Safety
+    /// As for `release_strong_typed`.
+    #[inline(never)]
+    unsafe fn release_last_typed<T>(self) {
+        let h = self.header();
         if h.strong.get() & COUNT_MASK == 1 && h.weak_flags.get() == 1 << FLAG_BITS {
             // The last strong handle of an object with no flags (untracked, no owner,
             // no callbacks, never finalized or destroyed) and no weak handle: nothing
@@ -1042,6 +1061,7 @@ impl ObjPtr {
     /// # Safety
     /// As for [`dealloc`](ObjPtr::dealloc) (except the counts, which the caller may
     /// leave as they are), and `(layout, header_at)` must be the object's own.
+    #[inline]
     unsafe fn dealloc_as(self, layout: Layout, header_at: usize) {
         // Why this is sound: the allocation starts `header_at` bytes before the header (the same
         // computation `alloc_object` made) and `self.0` carries its provenance.
