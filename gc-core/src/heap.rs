@@ -189,6 +189,17 @@ impl HeapState {
     /// A reference into a verified old object was dropped: it becomes a candidate for
     /// the next full collection.
     pub(crate) fn mark_pending(&self, obj: ObjPtr) {
+        if obj.label() == List::Old as u32 {
+            // The fixed `Old` label (most old objects): no segment run to keep up
+            // and both lists are fixed, so the general `unlink` and `link` (label
+            // table lookups, run and tail bookkeeping) are not needed.
+            obj.unlink(self.head(List::Old));
+            obj.link_front(self.head(List::Pending), List::Pending as u32);
+            let lens = &self.lens;
+            lens[List::Old as usize].set(lens[List::Old as usize].get() - 1);
+            lens[List::Pending as usize].set(lens[List::Pending as usize].get() + 1);
+            return;
+        }
         self.unlink(obj);
         self.link(obj, List::Pending);
     }
@@ -1159,7 +1170,9 @@ mod tests {
     /// `promote_unexamined` without splicing relabels a list in place and puts it on
     /// its destination whole; on the way to `Old` it takes suspects out to
     /// `Pending` (first, middle and last objects here, so the chain is cut at
-    /// both ends and inside), and the rest keep their order.
+    /// both ends and inside), and the rest keep their order. Then a lost reference
+    /// moves one of them (fixed `Old` label) to `Pending` through `mark_pending`'s
+    /// shortcut.
     #[test]
     fn promotion_relabels_in_place_and_sends_suspects_to_pending() {
         let heap = Heap::new();
@@ -1192,6 +1205,19 @@ mod tests {
         assert_eq!(s.lens[List::Old as usize].get(), 5);
         assert_eq!(s.lens[List::Pending as usize].get(), 3);
         assert_eq!(s.lens[List::Middle as usize].get(), 0);
+        #[cfg(debug_assertions)]
+        s.check_labels();
+        // A lost reference to an object with the fixed `Old` label moves it to the
+        // front of `Pending` (`mark_pending`'s shortcut), from inside the list.
+        assert_eq!(obj(4).label(), List::Old as u32);
+        drop(nodes[4].clone());
+        assert_eq!(on(List::Pending), vec![obj(4), obj(0), obj(3), obj(6)]);
+        assert_eq!(
+            on(List::Old),
+            vec![obj(5), obj(2), obj(1), already_old.obj()]
+        );
+        assert_eq!(s.lens[List::Old as usize].get(), 4);
+        assert_eq!(s.lens[List::Pending as usize].get(), 4);
         #[cfg(debug_assertions)]
         s.check_labels();
         // The lists still work: every node is found again, nothing is garbage.
