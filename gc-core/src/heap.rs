@@ -664,8 +664,10 @@ impl Heap {
     ) -> Result<Gc<T>, AllocError<T>> {
         match slot {
             Some(obj) => {
-                // SAFETY: `obj` was allocated for a `T` (`T::VTABLE`, the caller's
-                // guarantee); its value slot is uninitialized, in bounds and aligned.
+                // Why this is sound: `obj` was allocated for a `T` (`T::VTABLE`, the
+                // caller's guarantee); its value slot is uninitialized, in bounds and
+                // aligned for `T`.
+                // SAFETY: the guarantees just stated.
                 unsafe { obj.value_ptr::<T>().write(value) };
                 Ok(Gc::from_obj(obj))
             }

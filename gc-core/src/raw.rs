@@ -363,8 +363,9 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
 ) -> ObjPtr {
     // SAFETY: the value is written right away, before the object is used otherwise.
     let obj = unsafe { alloc_uninit(T::VTABLE, heap_vtable, owner) };
-    // SAFETY: `obj` was allocated for a `T` (`T::VTABLE`) and its value slot is
-    // uninitialized; `value_ptr::<T>` is in bounds and aligned for `T`.
+    // Why this is sound: `obj` was allocated for a `T` (`T::VTABLE`) and its value
+    // slot is uninitialized; `value_ptr::<T>` is in bounds and aligned for `T`.
+    // SAFETY: the guarantees just stated.
     unsafe { obj.value_ptr::<T>().write(value) };
     obj
 }
@@ -884,7 +885,9 @@ impl ObjPtr {
     #[inline(never)]
     unsafe fn release_last_typed<T>(self) {
         let h = self.header();
-        if h.strong.get() & COUNT_MASK == 1 && h.weak_flags.get() == 1 << FLAG_BITS {
+        // The caller saw a count of at most 1, and this handle holds one.
+        debug_assert_eq!(h.strong.get() & COUNT_MASK, 1, "strong count underflow");
+        if h.weak_flags.get() == 1 << FLAG_BITS {
             // The last strong handle of an object with no flags (untracked, no owner,
             // no callbacks, never finalized or destroyed) and no weak handle: nothing
             // else can reach it, so no count or flag needs updating before it goes.
