@@ -59,8 +59,9 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         record(new_size.saturating_sub(layout.size()));
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract; `ptr` came
-        // from `System` with `layout`.
+        // The caller upholds `GlobalAlloc::realloc`'s contract; `ptr` came from
+        // `System` with `layout`.
+        // SAFETY: the guarantees just stated.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
