@@ -6,14 +6,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::collect::SetGuard;
 use crate::handle::GcAny;
 use crate::heap::HeapState;
-use crate::raw::{trashcan, List, DEAD};
+use crate::raw::{trashcan, List, ObjPtr, DEAD};
 
 /// Destroys every object left in `guard.objs` and returns how many.
 ///
 /// All of them are marked `DEAD` first (by `move_unreachable` unless finalizers ran
 /// since: `already_dead`), so that a `Drop` impl that reads a handle to
 /// another member of the garbage gets a clear panic (or an error from
-/// `Gc::try_deref`), never a destroyed value. Values are dropped one by one (a
+/// `Gc::try_deref`), never a destroyed value. A large set found in a scattered order
+/// is destroyed in address order ([`scattered`]). Values are dropped one by one (a
 /// panicking `Drop` is caught, the others still run); objects whose last handle goes
 /// meanwhile are queued in the trashcan. Each object's pin is released right after
 /// its value is dropped, which frees the allocation if no handle references it any
@@ -24,6 +25,9 @@ pub(crate) fn delete_garbage(
     panic: &mut Option<Box<dyn Any + Send>>,
 ) -> usize {
     let mut garbage = core::mem::take(&mut guard.objs);
+    if scattered(&garbage) {
+        garbage.sort_unstable_by_key(|o| o.as_non_null().as_ptr().addr());
+    }
     if !already_dead {
         for &obj in &garbage {
             obj.set_flag(DEAD);
@@ -63,6 +67,44 @@ pub(crate) fn delete_garbage(
     n
 }
 
+/// Below this many objects the garbage is left in the order the collection found it:
+/// it was all touched moments ago (while subtracting references) and is still in the
+/// cache, whatever the order.
+const SORT_MIN: usize = 1 << 15;
+
+/// Whether `garbage` is large and in an order that jumps around memory, so that
+/// destroying it in address order pays for the sort.
+///
+/// Why: destroying an object is a chain of dependent loads (the header, then the
+/// value, then what the value owns, then the headers its handles point to), so in a
+/// scattered order each object costs a few full cache misses one after another. In
+/// address order the objects (and, usually, what they own, allocated beside them in
+/// the same order) come in streams the hardware prefetches. The set is in the order a
+/// traversal found it: for a graph with random edges that is random (W7's release
+/// of the whole graph, 196,000 objects: destruction 22-26 ms -> 12-14 ms, for a 3 ms sort);
+/// for lists, rings and trees it is already local, and sorting would only cost (a ring
+/// of 1M objects: +17 ms on a 17 ms destruction). A few hundred sampled positions
+/// tell the two apart: an object within 4 KiB of one of the four before it counts as
+/// local; the order is scattered when fewer than half the samples are.
+fn scattered(garbage: &[ObjPtr]) -> bool {
+    scattered_by(garbage.len(), |i| garbage[i].as_non_null().as_ptr().addr())
+}
+
+/// [`scattered`] for the `len` addresses `addr(0..len)`.
+fn scattered_by(len: usize, addr: impl Fn(usize) -> usize) -> bool {
+    const SAMPLES: usize = 256;
+    const NEAR: usize = 4096;
+    if len < SORT_MIN {
+        return false;
+    }
+    let step = len / SAMPLES;
+    let near = (1..SAMPLES)
+        .map(|k| k * step)
+        .filter(|&i| (1..=4).any(|j| addr(i).abs_diff(addr(i - j)) < NEAR))
+        .count();
+    near < SAMPLES / 2
+}
+
 /// `DEBUG_SAVEALL`: keeps the garbage alive in the heap's garbage list instead.
 pub(crate) fn save_garbage(heap: &HeapState, guard: &mut SetGuard<'_>) -> usize {
     let mut garbage = core::mem::take(&mut guard.objs);
@@ -76,4 +118,92 @@ pub(crate) fn save_garbage(heap: &HeapState, guard: &mut SetGuard<'_>) -> usize 
     garbage.clear();
     guard.objs = garbage;
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{scattered_by, SORT_MIN};
+
+    /// Addresses of `n` 80-byte objects in a 20 MiB region, in a random order.
+    fn random(n: usize) -> Vec<usize> {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                0x1000_0000 + (x % (20 << 20) / 80 * 80) as usize
+            })
+            .collect()
+    }
+
+    fn check(addrs: &[usize]) -> bool {
+        scattered_by(addrs.len(), |i| addrs[i])
+    }
+
+    #[test]
+    fn a_large_random_order_is_scattered() {
+        assert!(check(&random(SORT_MIN)));
+        assert!(check(&random(4 * SORT_MIN + 17)));
+    }
+
+    #[test]
+    fn a_small_set_is_never_sorted() {
+        assert!(!check(&random(SORT_MIN - 1)));
+        assert!(!check(&[]));
+    }
+
+    #[test]
+    fn allocation_order_either_way_is_local() {
+        let up: Vec<usize> = (0..SORT_MIN * 2).map(|i| 0x1000_0000 + 80 * i).collect();
+        let down: Vec<usize> = up.iter().rev().copied().collect();
+        assert!(!check(&up));
+        assert!(!check(&down));
+    }
+
+    /// A ring traversed from one object both ways: each address is far from the one
+    /// before it but next to the one two before it.
+    #[test]
+    fn a_zigzag_from_a_ring_is_local() {
+        let mid = 0x4000_0000_usize;
+        let zigzag: Vec<usize> = (0..SORT_MIN * 2)
+            .map(|i| {
+                let k = 80 * (i / 2 + 1);
+                if i % 2 == 0 {
+                    mid + k
+                } else {
+                    mid - k
+                }
+            })
+            .collect();
+        assert!(!check(&zigzag));
+    }
+
+    /// Mostly local with a random jump every seventh object still counts as local; a
+    /// random order with every seventh object in place is still scattered. (Seven, so
+    /// that the sampled positions, 256 apart here, fall on every residue.)
+    #[test]
+    fn the_verdict_follows_the_majority() {
+        let r = random(SORT_MIN * 2);
+        let mostly_local: Vec<usize> = (0..SORT_MIN * 2)
+            .map(|i| {
+                if i % 7 == 3 {
+                    r[i]
+                } else {
+                    0x1000_0000 + 80 * i
+                }
+            })
+            .collect();
+        assert!(!check(&mostly_local));
+        let mostly_random: Vec<usize> = (0..SORT_MIN * 2)
+            .map(|i| {
+                if i % 7 == 3 {
+                    0x1000_0000 + 80 * i
+                } else {
+                    r[i]
+                }
+            })
+            .collect();
+        assert!(check(&mostly_random));
+    }
 }
