@@ -71,6 +71,11 @@ pub(crate) struct HeapState {
     /// Multiplier of `threshold[0]` for automatic collections (1..=`MAX_YOUNG_SCALE`):
     /// doubled while young collections find little garbage, reset when they find a lot.
     pub(crate) young_scale: Cell<usize>,
+    /// `count[0]` above which an allocation checks for an automatic collection:
+    /// `threshold[0] × young_scale`, or `usize::MAX` while automatic collection is off.
+    /// Kept by `refresh_trigger` whenever one of those changes, so that the
+    /// allocation path compares one number instead of reading five fields.
+    collect_at: Cell<usize>,
     /// Early full collections (see `early_full`): how many middle-generation
     /// collections to wait between them (1..=`MAX_EARLY_FULL_BACKOFF`), and how many
     /// are still to wait before the next one.
@@ -114,6 +119,7 @@ impl HeapState {
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
             young_scale: Cell::new(1),
+            collect_at: Cell::new(DEFAULT_THRESHOLD[0]),
             early_full_backoff: Cell::new(1),
             early_full_wait: Cell::new(0),
             enabled: Cell::new(true),
@@ -154,6 +160,20 @@ impl HeapState {
         if matches!(list, List::Young | List::Middle) && obj.is_suspect() {
             self.may_hold_suspects[list as usize].set(true);
         }
+    }
+
+    /// Links a newly allocated object at the front of `Young`: `link` without the
+    /// two tests that cannot fire for it (it is detached and not a suspect; the
+    /// list's tail changes only if the list was empty).
+    #[inline]
+    pub(crate) fn link_new(&self, obj: ObjPtr) {
+        debug_assert!(obj.is_on(List::Detached) && !obj.is_suspect());
+        let head = self.head(List::Young);
+        let was_empty = head.get().is_none();
+        obj.link_front(head, self.labels.link_label(List::Young));
+        self.labels.chain_linked(List::Young, obj, was_empty);
+        let len = &self.lens[List::Young as usize];
+        len.set(len.get() + 1);
     }
 
     /// An object on `Young` or `Middle` became a suspect (its first lost reference).
@@ -383,13 +403,33 @@ impl HeapState {
         out
     }
 
+    #[inline]
     fn should_collect(&self) -> bool {
+        let due = self.count[0].get() > self.collect_at.get();
+        debug_assert_eq!(
+            self.collect_at.get(),
+            self.trigger(),
+            "collect_at not refreshed"
+        );
+        // `collect_at` covers the threshold and the switch; a running collection and
+        // a heap shutting down are rare enough to test only once the count is due.
+        due && !self.collecting.get() && self.life.get() == Life::Running
+    }
+
+    /// What `collect_at` should be.
+    fn trigger(&self) -> usize {
         let t0 = self.threshold[0].get();
-        self.enabled.get()
-            && !self.collecting.get()
-            && t0 > 0
-            && self.count[0].get() > t0.saturating_mul(self.young_scale.get())
-            && self.life.get() == Life::Running
+        if self.enabled.get() && t0 > 0 {
+            t0.saturating_mul(self.young_scale.get())
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Recomputes `collect_at` after `enabled`, `threshold[0]` or `young_scale`
+    /// changed.
+    fn refresh_trigger(&self) {
+        self.collect_at.set(self.trigger());
     }
 
     /// Whether an automatic collection of the middle generation should be a full one
@@ -446,6 +486,7 @@ impl HeapState {
         } else if collected.saturating_mul(2) >= candidates {
             self.young_scale.set(1);
         }
+        self.refresh_trigger();
     }
 }
 
@@ -715,7 +756,7 @@ impl Heap {
         let heap_vtable = state.vtables.get(vtable, self.state_ptr());
         // SAFETY: passed on to our caller.
         let obj = unsafe { alloc_uninit(vtable, Some(heap_vtable), owner) };
-        state.link(obj, List::Young);
+        state.link_new(obj);
         let c = &state.count[0];
         c.set(c.get() + 1);
         Some(obj)
@@ -733,7 +774,9 @@ impl Heap {
     pub fn collect(&self) -> CollectStats {
         // An explicit full collection marks a phase boundary: allocation is expected
         // to start over at the configured threshold (see `adapt_young_threshold`).
-        self.state().young_scale.set(1);
+        let state = self.state();
+        state.young_scale.set(1);
+        state.refresh_trigger();
         self.collect_generation(GENERATIONS - 1)
     }
 
@@ -766,12 +809,14 @@ impl Heap {
 
     /// Turns automatic collection on.
     pub fn enable(&self) {
-        self.state().enabled.set(true)
+        self.state().enabled.set(true);
+        self.state().refresh_trigger();
     }
 
     /// Turns automatic collection off; [`collect`](Heap::collect) still works.
     pub fn disable(&self) {
-        self.state().enabled.set(false)
+        self.state().enabled.set(false);
+        self.state().refresh_trigger();
     }
 
     /// Whether automatic collection is on.
@@ -812,6 +857,7 @@ impl Heap {
         t[0].set(t0);
         t[1].set(t1);
         t[2].set(t2);
+        self.state().refresh_trigger();
     }
 
     /// Number of tracked objects in the heap (all generations, the permanent one

@@ -216,6 +216,46 @@ fn disable_prevents_automatic_collection() {
     assert_eq!(heap.collect().collected, 100);
 }
 
+/// A new threshold, `disable`, `enable` and a zero threshold take effect at the very
+/// next allocation (the allocation path compares against a precomputed trigger).
+#[test]
+fn threshold_and_switch_changes_apply_at_the_next_allocation() {
+    let heap = Heap::new();
+    heap.set_threshold(1000, 10, 10);
+    let log = DropLog::new();
+    let young_collections = || heap.get_stats()[0].collections;
+    let self_cycle = |i| {
+        let a = Node::new(&heap, &log, i);
+        a.link(&a);
+    };
+    let _keep: Vec<_> = (0..5).map(|i| Node::new(&heap, &log, i)).collect();
+    assert_eq!(young_collections(), 0);
+
+    heap.set_threshold(5, 10, 10);
+    self_cycle(100);
+    assert_eq!(young_collections(), 0, "the count was 5, not above 5");
+    self_cycle(101);
+    assert_eq!(young_collections(), 1, "the count was 6");
+
+    heap.disable();
+    (0..20).for_each(|i| self_cycle(200 + i));
+    assert_eq!(young_collections(), 1);
+    heap.enable();
+    self_cycle(300);
+    assert_eq!(young_collections(), 2);
+
+    heap.set_threshold(0, 10, 10);
+    (0..50).for_each(|i| self_cycle(400 + i));
+    assert_eq!(
+        young_collections(),
+        2,
+        "threshold 0 turns automatic collection off"
+    );
+    heap.set_threshold(5, 10, 10);
+    self_cycle(500);
+    assert_eq!(young_collections(), 3);
+}
+
 #[test]
 fn get_count_and_collect_generations_follow_cpython() {
     let heap = quiet_heap();
