@@ -485,6 +485,25 @@ impl ObjPtr {
         unsafe { self.links_ptr().as_ref() }
     }
 
+    /// The links of an object reached through a list: a neighbour read from another
+    /// member's links, or a list's first object. Lists hold only tracked objects (an
+    /// object gets on one through `link_front`, which checks it with [`links`], or in
+    /// a chain of such objects when lists are spliced), so unlike [`links`] this does
+    /// not test TRACKED again outside debug builds: it runs on every list operation,
+    /// and a handle drop into an old object does two of those.
+    ///
+    /// [`links`]: ObjPtr::links
+    #[inline]
+    fn member_links(&self) -> &GcLinks {
+        debug_assert!(self.is_tracked(), "an untracked object on a list");
+        // Why this is sound: the object is on a list (the caller read it from list
+        // links or a list head), so it is tracked, as stated above, and its prefix
+        // exists; it was initialised by `alloc_object` and is only accessed through
+        // `Cell`s.
+        // SAFETY: the guarantees just stated.
+        unsafe { self.links_ptr().as_ref() }
+    }
+
     fn owner_ptr(self) -> NonNull<ObjPtr> {
         debug_assert!(self.flags() & OWNED != 0);
         // Why this is sound: owned objects have their owner slot right before the links, in the
@@ -738,7 +757,7 @@ impl ObjPtr {
             .set(old.map_or(core::ptr::null(), |o| o.0.as_ptr()));
         links.prev.set(core::ptr::null());
         if let Some(old) = old {
-            old.links().prev.set(self.0.as_ptr());
+            old.member_links().prev.set(self.0.as_ptr());
         }
         head.set(Some(self));
         self.set_label(label);
@@ -748,18 +767,19 @@ impl ObjPtr {
     /// its label), leaving it `Detached`. Returns its former neighbours.
     #[inline]
     pub(crate) fn unlink(self, head: &Cell<Option<ObjPtr>>) -> (Option<ObjPtr>, Option<ObjPtr>) {
+        debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
         let links = self.links();
-        let next = self.next_in_list();
+        let next = NonNull::new(links.next.get().cast_mut()).map(ObjPtr);
         let prev = NonNull::new(links.prev.get().cast_mut()).map(ObjPtr);
         match prev {
-            Some(p) => p.links().next.set(links.next.get()),
+            Some(p) => p.member_links().next.set(links.next.get()),
             None => {
                 debug_assert_eq!(head.get(), Some(self), "list head does not match");
                 head.set(next);
             }
         }
         if let Some(n) = next {
-            n.links().prev.set(links.prev.get());
+            n.member_links().prev.set(links.prev.get());
         }
         links.next.set(core::ptr::null());
         links.prev.set(core::ptr::null());
