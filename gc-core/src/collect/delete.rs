@@ -142,18 +142,21 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "arithmetic on plain addresses, no memory access")]
     fn a_large_random_order_is_scattered() {
         assert!(check(&random(SORT_MIN)));
         assert!(check(&random(4 * SORT_MIN + 17)));
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "arithmetic on plain addresses, no memory access")]
     fn a_small_set_is_never_sorted() {
         assert!(!check(&random(SORT_MIN - 1)));
         assert!(!check(&[]));
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "arithmetic on plain addresses, no memory access")]
     fn allocation_order_either_way_is_local() {
         let up: Vec<usize> = (0..SORT_MIN * 2).map(|i| 0x1000_0000 + 80 * i).collect();
         let down: Vec<usize> = up.iter().rev().copied().collect();
@@ -164,6 +167,7 @@ mod tests {
     /// A ring traversed from one object both ways: each address is far from the one
     /// before it but next to the one two before it.
     #[test]
+    #[cfg_attr(miri, ignore = "arithmetic on plain addresses, no memory access")]
     fn a_zigzag_from_a_ring_is_local() {
         let mid = 0x4000_0000_usize;
         let zigzag: Vec<usize> = (0..SORT_MIN * 2)
@@ -183,6 +187,7 @@ mod tests {
     /// random order with every seventh object in place is still scattered. (Seven, so
     /// that the sampled positions, 256 apart here, fall on every residue.)
     #[test]
+    #[cfg_attr(miri, ignore = "arithmetic on plain addresses, no memory access")]
     fn the_verdict_follows_the_majority() {
         let r = random(SORT_MIN * 2);
         let mostly_local: Vec<usize> = (0..SORT_MIN * 2)
