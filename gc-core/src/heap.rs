@@ -213,8 +213,11 @@ impl HeapState {
             // The fixed `Old` label (most old objects): no segment run to keep up
             // and both lists are fixed, so the general `unlink` and `link` (label
             // table lookups, run and tail bookkeeping) are not needed.
-            obj.unlink(self.head(List::Old));
-            obj.link_front(self.head(List::Pending), List::Pending as u32);
+            obj.move_to_front(
+                self.head(List::Old),
+                self.head(List::Pending),
+                List::Pending as u32,
+            );
             let lens = &self.lens;
             lens[List::Old as usize].set(lens[List::Old as usize].get() - 1);
             lens[List::Pending as usize].set(lens[List::Pending as usize].get() + 1);
@@ -1266,6 +1269,18 @@ mod tests {
         );
         assert_eq!(s.lens[List::Old as usize].get(), 4);
         assert_eq!(s.lens[List::Pending as usize].get(), 4);
+        #[cfg(debug_assertions)]
+        s.check_labels();
+        // The same from the front of `Old` and from its end.
+        drop(nodes[5].clone());
+        drop(already_old.clone());
+        assert_eq!(
+            on(List::Pending),
+            vec![already_old.obj(), obj(5), obj(4), obj(0), obj(3), obj(6)]
+        );
+        assert_eq!(on(List::Old), vec![obj(2), obj(1)]);
+        assert_eq!(s.lens[List::Old as usize].get(), 2);
+        assert_eq!(s.lens[List::Pending as usize].get(), 6);
         #[cfg(debug_assertions)]
         s.check_labels();
         // The lists still work: every node is found again, nothing is garbage.

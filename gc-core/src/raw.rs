@@ -787,6 +787,46 @@ impl ObjPtr {
         (prev, next)
     }
 
+    /// Moves `self` from the list whose first object is `*from` to the front of the
+    /// list whose first object is `*to` (another list), with `label`: [`unlink`] then
+    /// [`link_front`], with one check of `self` and one write of its label.
+    ///
+    /// [`unlink`]: ObjPtr::unlink
+    /// [`link_front`]: ObjPtr::link_front
+    #[inline]
+    pub(crate) fn move_to_front(
+        self,
+        from: &Cell<Option<ObjPtr>>,
+        to: &Cell<Option<ObjPtr>>,
+        label: u32,
+    ) {
+        debug_assert!(!core::ptr::eq(from, to), "a move within one list");
+        debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
+        let links = self.links();
+        let next = NonNull::new(links.next.get().cast_mut()).map(ObjPtr);
+        let prev = NonNull::new(links.prev.get().cast_mut()).map(ObjPtr);
+        match prev {
+            Some(p) => p.member_links().next.set(links.next.get()),
+            None => {
+                debug_assert_eq!(from.get(), Some(self), "list head does not match");
+                from.set(next);
+            }
+        }
+        if let Some(n) = next {
+            n.member_links().prev.set(links.prev.get());
+        }
+        let old = to.get();
+        links
+            .next
+            .set(old.map_or(core::ptr::null(), |o| o.0.as_ptr()));
+        links.prev.set(core::ptr::null());
+        if let Some(old) = old {
+            old.member_links().prev.set(self.0.as_ptr());
+        }
+        to.set(Some(self));
+        self.set_label(label);
+    }
+
     /// Calls the value's `traverse`, and visits the owner slot.
     ///
     /// # Panics
