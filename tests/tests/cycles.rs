@@ -619,12 +619,19 @@ fn random_graph_is_collected_in_two_steps() {
     heap.collect();
     assert_eq!(log.count(), n - n_live);
     assert!((0..n).all(|i| log.dropped(i) != live[i]));
-    // The survivors are intact: every edge of a live node leads to a live node.
-    for r in &roots {
-        for e in r.edges.borrow().iter() {
-            assert!(live[e.id]);
+    // The survivors are intact: walking the handles from the roots finds exactly the
+    // reachable nodes.
+    let mut seen = vec![false; n];
+    let mut walk: Vec<Gc<Node>> = roots.clone();
+    let mut visited = 0;
+    while let Some(g) = walk.pop() {
+        if !std::mem::replace(&mut seen[g.id], true) {
+            assert!(live[g.id], "node {} reached but not reachable", g.id);
+            visited += 1;
+            walk.extend(g.edges.borrow().iter().cloned());
         }
     }
+    assert_eq!(visited, n_live);
 
     drop(roots);
     let stats = heap.collect();
