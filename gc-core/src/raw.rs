@@ -750,16 +750,7 @@ impl ObjPtr {
     /// Links `self` at the front of the list whose first object is `*head`, with
     /// `label` (the list's, see [`List`]).
     pub(crate) fn link_front(self, head: &Cell<Option<ObjPtr>>, label: u32) {
-        let links = self.links();
-        let old = head.get();
-        links
-            .next
-            .set(old.map_or(core::ptr::null(), |o| o.0.as_ptr()));
-        links.prev.set(core::ptr::null());
-        if let Some(old) = old {
-            old.member_links().prev.set(self.0.as_ptr());
-        }
-        head.set(Some(self));
+        self.put_front(self.links(), head);
         self.set_label(label);
     }
 
@@ -769,22 +760,11 @@ impl ObjPtr {
     pub(crate) fn unlink(self, head: &Cell<Option<ObjPtr>>) -> (Option<ObjPtr>, Option<ObjPtr>) {
         debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
         let links = self.links();
-        let next = NonNull::new(links.next.get().cast_mut()).map(ObjPtr);
-        let prev = NonNull::new(links.prev.get().cast_mut()).map(ObjPtr);
-        match prev {
-            Some(p) => p.member_links().next.set(links.next.get()),
-            None => {
-                debug_assert_eq!(head.get(), Some(self), "list head does not match");
-                head.set(next);
-            }
-        }
-        if let Some(n) = next {
-            n.member_links().prev.set(links.prev.get());
-        }
+        let neighbours = self.take_out(links, head);
         links.next.set(core::ptr::null());
         links.prev.set(core::ptr::null());
         self.set_list(List::Detached);
-        (prev, next)
+        neighbours
     }
 
     /// Moves `self` from the list whose first object is `*from` to the front of the
@@ -803,19 +783,39 @@ impl ObjPtr {
         debug_assert!(!core::ptr::eq(from, to), "a move within one list");
         debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
         let links = self.links();
+        self.take_out(links, from);
+        self.put_front(links, to);
+        self.set_label(label);
+    }
+
+    /// Joins the neighbours of `self` (whose links are `links`) to each other, or
+    /// makes its successor the first object of the list at `head`; `self`'s own links
+    /// are left as they were. Returns the neighbours.
+    #[inline]
+    fn take_out(
+        self,
+        links: &GcLinks,
+        head: &Cell<Option<ObjPtr>>,
+    ) -> (Option<ObjPtr>, Option<ObjPtr>) {
         let next = NonNull::new(links.next.get().cast_mut()).map(ObjPtr);
         let prev = NonNull::new(links.prev.get().cast_mut()).map(ObjPtr);
         match prev {
             Some(p) => p.member_links().next.set(links.next.get()),
             None => {
-                debug_assert_eq!(from.get(), Some(self), "list head does not match");
-                from.set(next);
+                debug_assert_eq!(head.get(), Some(self), "list head does not match");
+                head.set(next);
             }
         }
         if let Some(n) = next {
             n.member_links().prev.set(links.prev.get());
         }
-        let old = to.get();
+        (prev, next)
+    }
+
+    /// Puts `self` (whose links are `links`) in front of the list at `head`.
+    #[inline]
+    fn put_front(self, links: &GcLinks, head: &Cell<Option<ObjPtr>>) {
+        let old = head.get();
         links
             .next
             .set(old.map_or(core::ptr::null(), |o| o.0.as_ptr()));
@@ -823,8 +823,7 @@ impl ObjPtr {
         if let Some(old) = old {
             old.member_links().prev.set(self.0.as_ptr());
         }
-        to.set(Some(self));
-        self.set_label(label);
+        head.set(Some(self));
     }
 
     /// Calls the value's `traverse`, and visits the owner slot.
