@@ -490,7 +490,8 @@ impl ObjPtr {
     /// object gets on one through `link_front`, which checks it with [`links`], or in
     /// a chain of such objects when lists are spliced), so unlike [`links`] this does
     /// not test TRACKED again outside debug builds: it runs on every list operation,
-    /// and a handle drop into an old object does two of those.
+    /// up to three times in one (a lost reference to an old object: two neighbours
+    /// and the first object of `Pending`).
     ///
     /// [`links`]: ObjPtr::links
     #[inline]
