@@ -196,6 +196,28 @@ impl HeapState {
         len.set(len.get() - 1);
     }
 
+    /// Moves `obj` from the list it is on to the front of `to` (another linked list):
+    /// `unlink` then `link`, fused (`ObjPtr::move_to_front`: one check of the object,
+    /// one label write).
+    pub(crate) fn move_to(&self, obj: ObjPtr, to: List) {
+        let label = obj.label();
+        let from = self.labels.list_of(label);
+        debug_assert!(
+            from.is_linked() && from != to,
+            "move of an object on {from:?} to {to:?}"
+        );
+        let (prev, next) =
+            obj.move_to_front(self.head(from), self.head(to), self.labels.link_label(to));
+        self.labels.unlinked(from, label, obj, prev, next);
+        self.labels.linked(to, obj);
+        let lens = &self.lens;
+        lens[from as usize].set(lens[from as usize].get() - 1);
+        lens[to as usize].set(lens[to as usize].get() + 1);
+        if matches!(to, List::Young | List::Middle) && obj.is_suspect() {
+            self.may_hold_suspects[to as usize].set(true);
+        }
+    }
+
     /// The last strong handle of a live tracked object went away: take it out of the
     /// heap before its value is destroyed.
     pub(crate) fn forget_object(&self, obj: ObjPtr) {
@@ -209,22 +231,7 @@ impl HeapState {
     /// A reference into a verified old object was dropped: it becomes a candidate for
     /// the next full collection.
     pub(crate) fn mark_pending(&self, obj: ObjPtr) {
-        if obj.label() == List::Old as u32 {
-            // The fixed `Old` label (most old objects): no segment run to keep up
-            // and both lists are fixed, so the general `unlink` and `link` (label
-            // table lookups, run and tail bookkeeping) are not needed.
-            obj.move_to_front(
-                self.head(List::Old),
-                self.head(List::Pending),
-                List::Pending as u32,
-            );
-            let lens = &self.lens;
-            lens[List::Old as usize].set(lens[List::Old as usize].get() - 1);
-            lens[List::Pending as usize].set(lens[List::Pending as usize].get() + 1);
-            return;
-        }
-        self.unlink(obj);
-        self.link(obj, List::Pending);
+        self.move_to(obj, List::Pending);
     }
 
     /// Moves `obj` from its list into a collection's set (`update_refs` for one
@@ -917,8 +924,7 @@ impl Heap {
         let s = self.state();
         for list in [List::Young, List::Middle, List::Pending, List::Old] {
             while let Some(obj) = s.head(list).get() {
-                s.unlink(obj);
-                s.link(obj, List::Permanent);
+                s.move_to(obj, List::Permanent);
             }
         }
         s.count[0].set(0);
@@ -929,8 +935,7 @@ impl Heap {
     pub fn unfreeze(&self) {
         let s = self.state();
         while let Some(obj) = s.head(List::Permanent).get() {
-            s.unlink(obj);
-            s.link(obj, List::Pending);
+            s.move_to(obj, List::Pending);
         }
     }
 
@@ -1221,9 +1226,9 @@ mod tests {
     /// `promote_unexamined` without splicing relabels a list in place and puts it on
     /// its destination whole; on the way to `Old` it takes suspects out to
     /// `Pending` (first, middle and last objects here, so the chain is cut at
-    /// both ends and inside), and the rest keep their order. Then a lost reference
-    /// moves one of them (fixed `Old` label) to `Pending` through `mark_pending`'s
-    /// shortcut.
+    /// both ends and inside), and the rest keep their order. Then lost references
+    /// move objects from inside, the front and the end of `Old` to `Pending`
+    /// (`mark_pending`, one fused move each).
     #[test]
     fn promotion_relabels_in_place_and_sends_suspects_to_pending() {
         let heap = Heap::new();
@@ -1259,7 +1264,7 @@ mod tests {
         #[cfg(debug_assertions)]
         s.check_labels();
         // A lost reference to an object with the fixed `Old` label moves it to the
-        // front of `Pending` (`mark_pending`'s shortcut), from inside the list.
+        // front of `Pending` (`mark_pending`), from inside the list.
         assert_eq!(obj(4).label(), List::Old as u32);
         drop(nodes[4].clone());
         assert_eq!(on(List::Pending), vec![obj(4), obj(0), obj(3), obj(6)]);

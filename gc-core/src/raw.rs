@@ -770,7 +770,8 @@ impl ObjPtr {
 
     /// Moves `self` from the list whose first object is `*from` to the front of the
     /// list whose first object is `*to` (another list), with `label`: [`unlink`] then
-    /// [`link_front`], with one check of `self` and one write of its label.
+    /// [`link_front`], with one check of `self` and one write of its label. Returns
+    /// its former neighbours.
     ///
     /// [`unlink`]: ObjPtr::unlink
     /// [`link_front`]: ObjPtr::link_front
@@ -780,13 +781,14 @@ impl ObjPtr {
         from: &Cell<Option<ObjPtr>>,
         to: &Cell<Option<ObjPtr>>,
         label: u32,
-    ) {
+    ) -> (Option<ObjPtr>, Option<ObjPtr>) {
         debug_assert!(!core::ptr::eq(from, to), "a move within one list");
         debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
         let links = self.links();
-        self.take_out(links, from);
+        let neighbours = self.take_out(links, from);
         self.put_front(links, to);
         self.set_label(label);
+        neighbours
     }
 
     /// Joins the neighbours of `self` (whose links are `links`) to each other, or
