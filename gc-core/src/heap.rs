@@ -151,29 +151,25 @@ impl HeapState {
     }
 
     /// Links `obj` (detached) at the front of `list`.
+    #[inline]
     pub(crate) fn link(&self, obj: ObjPtr, list: List) {
         debug_assert!(obj.is_on(List::Detached));
-        obj.link_front(self.head(list), self.labels.link_label(list));
-        self.labels.linked(list, obj);
+        let head = self.head(list);
+        let was_empty = head.get().is_none();
+        obj.link_front(head, self.labels.link_label(list));
+        self.linked(obj, list, was_empty);
+    }
+
+    /// The bookkeeping after `obj` was put at the front of `list` (empty before if
+    /// `was_empty`): the list's tail, its length, its suspect flag.
+    #[inline]
+    fn linked(&self, obj: ObjPtr, list: List, was_empty: bool) {
+        self.labels.chain_linked(list, obj, was_empty);
         let len = &self.lens[list as usize];
         len.set(len.get() + 1);
         if matches!(list, List::Young | List::Middle) && obj.is_suspect() {
             self.may_hold_suspects[list as usize].set(true);
         }
-    }
-
-    /// Links a newly allocated object at the front of `Young`: `link` without the
-    /// two tests that cannot fire for it (it is detached and not a suspect; the
-    /// list's tail changes only if the list was empty).
-    #[inline]
-    pub(crate) fn link_new(&self, obj: ObjPtr) {
-        debug_assert!(obj.is_on(List::Detached) && !obj.is_suspect());
-        let head = self.head(List::Young);
-        let was_empty = head.get().is_none();
-        obj.link_front(head, self.labels.link_label(List::Young));
-        self.labels.chain_linked(List::Young, obj, was_empty);
-        let len = &self.lens[List::Young as usize];
-        len.set(len.get() + 1);
     }
 
     /// An object on `Young` or `Middle` became a suspect (its first lost reference).
@@ -206,16 +202,13 @@ impl HeapState {
             from.is_linked() && from != to,
             "move of an object on {from:?} to {to:?}"
         );
+        let was_empty = self.head(to).get().is_none();
         let (prev, next) =
             obj.move_to_front(self.head(from), self.head(to), self.labels.link_label(to));
         self.labels.unlinked(from, label, obj, prev, next);
-        self.labels.linked(to, obj);
-        let lens = &self.lens;
-        lens[from as usize].set(lens[from as usize].get() - 1);
-        lens[to as usize].set(lens[to as usize].get() + 1);
-        if matches!(to, List::Young | List::Middle) && obj.is_suspect() {
-            self.may_hold_suspects[to as usize].set(true);
-        }
+        let len = &self.lens[from as usize];
+        len.set(len.get() - 1);
+        self.linked(obj, to, was_empty);
     }
 
     /// The last strong handle of a live tracked object went away: take it out of the
@@ -766,7 +759,7 @@ impl Heap {
         let heap_vtable = state.vtables.get(vtable, self.state_ptr());
         // SAFETY: passed on to our caller.
         let obj = unsafe { alloc_uninit(vtable, Some(heap_vtable), owner) };
-        state.link_new(obj);
+        state.link(obj, List::Young);
         let c = &state.count[0];
         c.set(c.get() + 1);
         Some(obj)

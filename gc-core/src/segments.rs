@@ -112,15 +112,6 @@ impl Labels {
         self.link_label[list as usize].get()
     }
 
-    /// After `obj` was linked at the front of `list`.
-    #[inline]
-    pub(crate) fn linked(&self, list: List, obj: ObjPtr) {
-        if !list.is_fixed() && obj.next_in_list().is_none() {
-            // The list was empty: `obj` is also its last object.
-            self.tails[list as usize].set(Some(obj));
-        }
-    }
-
     /// After a chain of objects carrying `list`'s link label, whose last object is
     /// `last`, was put at the front of `list` (empty before if `was_empty`).
     #[inline]
