@@ -8,6 +8,7 @@ use hashbrown::HashMap;
 use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
+use crate::pool::PoolsHandle;
 use crate::raw::{alloc_uninit, HasVTable, List, ObjPtr};
 use crate::segments::{Labels, SPLICE_MIN};
 use crate::shutdown::ShutdownReport;
@@ -58,6 +59,8 @@ pub(crate) struct HeapState {
     pub(crate) set_buffer: Cell<Vec<ObjPtr>>,
     /// The vtables of this heap's tracked objects, which point back to it.
     pub(crate) vtables: HeapVTables,
+    /// The memory of this heap's tracked objects (`pool.rs`).
+    pub(crate) pools: PoolsHandle,
     /// For `Young` and `Middle` (indexed by `List as usize`): `false` only if no
     /// object on that list is a suspect, so a collection can skip walking it for
     /// seeds. Set by `link` and by a first lost reference (`mark_young_suspect`);
@@ -114,6 +117,7 @@ impl HeapState {
             lens: Default::default(),
             labels: Labels::new(),
             vtables: HeapVTables::default(),
+            pools: PoolsHandle::new(),
             set_buffer: Cell::new(Vec::new()),
             may_hold_suspects: Default::default(),
             count: Default::default(),
@@ -758,7 +762,7 @@ impl Heap {
         }
         let heap_vtable = state.vtables.get(vtable, self.state_ptr());
         // SAFETY: passed on to our caller.
-        let obj = unsafe { alloc_uninit(vtable, Some(heap_vtable), owner) };
+        let obj = unsafe { alloc_uninit(vtable, Some((heap_vtable, &state.pools)), owner) };
         state.link(obj, List::Young);
         let c = &state.count[0];
         c.set(c.get() + 1);

@@ -95,6 +95,7 @@ mod handle;
 mod heap;
 mod impls;
 pub mod introspect;
+mod pool;
 mod raw;
 mod segments;
 mod shutdown;
@@ -129,6 +130,13 @@ pub mod layout {
     pub const TRACKED_EXTRA_BYTES: usize = 16;
     /// Extra header of an object allocated with an owning type.
     pub const OWNER_EXTRA_BYTES: usize = 8;
+    /// A tracked object of at most [`POOL_MAX_OBJECT`] bytes (header included) and
+    /// alignment at most 16 is a block of its heap's memory pools, its size rounded
+    /// up to a multiple of this; larger ones, and untracked objects, come from the
+    /// global allocator.
+    pub const POOL_GRANULE: usize = 16;
+    /// The largest object (header included) served from a heap's pools.
+    pub const POOL_MAX_OBJECT: usize = 512;
 }
 
 #[doc = include_str!("../../README.md")]

@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //!
-//! Every object is one allocation. A handle points at its [`RcHeader`]:
+//! Every object is one block of memory: from its heap's pools if it is tracked
+//! (`pool.rs`; large ones fall through to the global allocator), from the global
+//! allocator if not. A handle points at its [`RcHeader`]:
 //!
 //! ```text
 //!   tracked, allocated with an owning type:
@@ -42,6 +44,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use std::alloc::Layout;
 
 use crate::heap::HeapState;
+use crate::pool::{Pools, PoolsHandle};
 use crate::traverse::Traverse;
 use crate::visitor::Visitor;
 
@@ -341,6 +344,13 @@ const fn object_layout(prefix: usize, value: Layout) -> (Layout, usize) {
     (layout, header_at)
 }
 
+/// Whether tracked objects take their memory from their heap's pools (`pool.rs`).
+/// Always, except under Miri without `--cfg gc_miri_pools`: there each object is its
+/// own allocation, so that Miri reports a use of an object after it was freed (in a
+/// pool the block stays inside a live chunk, which Miri cannot tell from a valid
+/// use). CI runs the suite under Miri both ways.
+const POOLED: bool = !cfg!(miri) || cfg!(gc_miri_pools);
+
 /// Which of `VTable::layouts` an object with these flags uses.
 fn layout_index(flags: u32) -> usize {
     match (flags & TRACKED != 0, flags & OWNED != 0) {
@@ -358,11 +368,11 @@ fn layout_index(flags: u32) -> usize {
 #[inline]
 pub(crate) fn alloc_object<T: Traverse + 'static>(
     value: T,
-    heap_vtable: Option<&'static HeapVTable>,
+    heap: Option<(&'static HeapVTable, &PoolsHandle)>,
     owner: Option<ObjPtr>,
 ) -> ObjPtr {
     // SAFETY: the value is written right away, before the object is used otherwise.
-    let obj = unsafe { alloc_uninit(T::VTABLE, heap_vtable, owner) };
+    let obj = unsafe { alloc_uninit(T::VTABLE, heap, owner) };
     // Why this is sound: `obj` was allocated for a `T` (`T::VTABLE`) and its value
     // slot is uninitialized; `value_ptr::<T>` is in bounds and aligned for `T`.
     // SAFETY: the guarantees just stated.
@@ -384,11 +394,11 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
 #[inline] // Constant-folded for leaves (`alloc_object` of a known type).
 pub(crate) unsafe fn alloc_uninit(
     vtable: &'static VTable,
-    heap_vtable: Option<&'static HeapVTable>,
+    heap: Option<(&'static HeapVTable, &PoolsHandle)>,
     owner: Option<ObjPtr>,
 ) -> ObjPtr {
-    let tracked = heap_vtable.is_some();
-    debug_assert!(heap_vtable.is_none_or(|h| h.is_copy_of(vtable)));
+    let tracked = heap.is_some();
+    debug_assert!(heap.is_none_or(|(h, _)| h.is_copy_of(vtable)));
     let mut flags = if tracked {
         TRACKED | List::Detached as u32
     } else {
@@ -399,10 +409,15 @@ pub(crate) unsafe fn alloc_uninit(
         flags |= OWNED;
     }
     let (layout, header_at) = vtable.layouts[layout_index(flags)];
-    // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
-    let base = unsafe { std::alloc::alloc(layout) };
-    let Some(base) = NonNull::new(base) else {
-        std::alloc::handle_alloc_error(layout)
+    // Tracked objects take their heap's pools, leaves (which belong to no heap) the
+    // global allocator; `dealloc` decides the same way from the flags.
+    let base = match heap {
+        Some((_, pools)) if POOLED => pools.alloc(layout),
+        _ => {
+            // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
+            let base = unsafe { std::alloc::alloc(layout) };
+            NonNull::new(base).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        }
     };
     // Why this is sound: `header_at` is within the allocation (the header follows it) and the
     // pointer keeps the provenance of the whole allocation, so the prefix before it
@@ -414,7 +429,7 @@ pub(crate) unsafe fn alloc_uninit(
     // SAFETY: the guarantees just stated.
     unsafe {
         rc.write(RcHeader {
-            vtable: heap_vtable.map_or(NonNull::from(vtable), |h| NonNull::from(h).cast()),
+            vtable: heap.map_or(NonNull::from(vtable), |(h, _)| NonNull::from(h).cast()),
             strong: Cell::new(1),
             weak_flags: Cell::new((1 << FLAG_BITS) | flags),
         })
@@ -969,7 +984,7 @@ impl ObjPtr {
             // vtable's `layouts[0]`, computed by the same `const fn`); no handle,
             // weak or strong, remains, so nothing uses the memory afterwards.
             // SAFETY: the guarantees just stated.
-            unsafe { self.dealloc_as(layout, header_at) };
+            unsafe { self.dealloc_as(layout, header_at, false) };
             return;
         }
         self.release_strong();
@@ -1114,28 +1129,40 @@ impl ObjPtr {
     /// list, and no `ObjPtr` to it is used afterwards.
     unsafe fn dealloc(self) {
         debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
-        let (layout, header_at) = self.vtable().layouts[layout_index(self.flags())];
+        let flags = self.flags();
+        let (layout, header_at) = self.vtable().layouts[layout_index(flags)];
         // Why this is sound: the caller's guarantees; the layout and offset are the
-        // vtable's for this object's flags, as `alloc_object` used them.
+        // vtable's for this object's flags, as `alloc_object` used them, and the
+        // flags say whether it was tracked (TRACKED never changes).
         // SAFETY: the guarantees just stated.
-        unsafe { self.dealloc_as(layout, header_at) };
+        unsafe { self.dealloc_as(layout, header_at, flags & TRACKED != 0) };
     }
 
     /// Frees the allocation, given the layout and header offset `alloc_object` used.
     ///
     /// # Safety
     /// As for [`dealloc`](ObjPtr::dealloc) (except the counts, which the caller may
-    /// leave as they are), and `(layout, header_at)` must be the object's own.
+    /// leave as they are), `(layout, header_at)` must be the object's own, and
+    /// `tracked` whether it was allocated tracked (from its heap's pools).
     #[inline]
-    unsafe fn dealloc_as(self, layout: Layout, header_at: usize) {
+    unsafe fn dealloc_as(self, layout: Layout, header_at: usize, tracked: bool) {
         // Why this is sound: the allocation starts `header_at` bytes before the header (the same
         // computation `alloc_object` made) and `self.0` carries its provenance.
         // SAFETY: the guarantees just stated.
         let base = unsafe { self.0.byte_sub(header_at) }.cast::<u8>();
-        // Why this is sound: `base` and `layout` are what `alloc_object` allocated with; the
-        // caller guarantees nothing uses the object afterwards.
-        // SAFETY: the guarantees just stated.
-        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+        if tracked && POOLED {
+            // Why this is sound: a tracked object's memory came from `PoolsHandle::alloc`
+            // with `layout` (`alloc_uninit`); the caller guarantees nothing uses the object
+            // afterwards.
+            // SAFETY: the guarantees just stated.
+            unsafe { Pools::free(base, layout) };
+        } else {
+            // Why this is sound: `base` and `layout` are what `alloc_object` allocated with
+            // from the global allocator; the caller guarantees nothing uses the object
+            // afterwards.
+            // SAFETY: the guarantees just stated.
+            unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+        }
     }
 }
 
