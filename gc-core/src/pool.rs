@@ -1,10 +1,12 @@
 //! Memory for tracked objects: per-heap free lists by size class, carved from
 //! 256 KiB chunks (CPython's `obmalloc`, simplified).
 //!
-//! Every tracked object of at most [`MAX_SMALL`] bytes and alignment at most 16 is a
+//! Every tracked object of at most [`MAX_SMALL`] bytes and alignment at most 8 is a
 //! block of its heap's [`Pools`]; larger or over-aligned ones, and untracked objects
 //! (which belong to no heap), come from the global allocator. A block's size is its
-//! object layout's size rounded up to 16 bytes; its *class* is that size ÷ 16 − 1.
+//! object layout's size (a multiple of 8); its *class* is that size ÷ 8 − 1. So a
+//! block has no overhead at all, where `malloc` adds 8 bytes and rounds to 16 (a
+//! 72-byte object took 80 bytes; it takes 72).
 //!
 //! * **Allocation** pops the class's free list, or else takes the next bytes of the
 //!   current chunk (a bump pointer), or else starts a new chunk: a handful of
@@ -105,8 +107,8 @@ impl Pools {
         // SAFETY: as just stated, the pools are alive while one of their blocks is.
         let pools = unsafe { pools_ptr.as_ref() };
         let block = ptr.cast::<FreeBlock>();
-        // Why this is sound: the block is at least 16 bytes, aligned to 16 (every block
-        // size is a multiple of 16 from a 16-aligned start), and the caller no longer
+        // Why this is sound: the block is at least 8 bytes, aligned to 8 (every block
+        // size is a multiple of 8 from an 8-aligned start), and the caller no longer
         // uses it.
         // SAFETY: the guarantees just stated.
         unsafe {
@@ -162,7 +164,7 @@ pub(crate) struct PoolsHandle(NonNull<Pools>);
 impl PoolsHandle {
     pub(crate) fn new() -> PoolsHandle {
         let pools = Pools {
-            free: Default::default(),
+            free: core::array::from_fn(|_| Cell::new(None)),
             bump: Cell::new(core::ptr::null_mut()),
             end: Cell::new(core::ptr::null_mut()),
             chunks: Cell::new(None),
@@ -253,13 +255,14 @@ mod tests {
     }
 
     #[test]
-    fn classes_round_up_to_16_bytes_and_stop_at_max_small() {
+    fn classes_round_up_to_8_bytes_and_stop_at_max_small() {
         assert_eq!(class_of(layout(8)), Some(0));
-        assert_eq!(class_of(layout(16)), Some(0));
-        assert_eq!(class_of(layout(17)), Some(1));
+        assert_eq!(class_of(layout(16)), Some(1));
+        assert_eq!(class_of(layout(17)), Some(2));
+        assert_eq!(class_of(layout(72)), Some(8), "72 bytes: a 72-byte block");
         assert_eq!(class_of(layout(MAX_SMALL)), Some(CLASSES - 1));
         assert_eq!(class_of(layout(MAX_SMALL + 8)), None);
-        assert_eq!(class_of(Layout::from_size_align(64, 32).unwrap()), None);
+        assert_eq!(class_of(Layout::from_size_align(64, 16).unwrap()), None);
     }
 
     #[test]
@@ -274,15 +277,16 @@ mod tests {
         unsafe { Pools::free(b, layout(48)) };
         let d = pools.alloc(layout(100));
         assert_ne!(d, b, "another class does not take it");
-        assert_eq!(pools.alloc(layout(40)), b, "the same class (48 bytes) does");
+        assert_eq!(pools.alloc(layout(44)), b, "the same class (48 bytes) does");
         assert_eq!(pools.pools().live.get(), 4);
-        for (p, size) in [(a, 48), (b, 40), (c, 100), (d, 100)] {
+        for (p, size) in [(a, 48), (b, 44), (c, 100), (d, 100)] {
             // SAFETY: each came from these pools with this layout's class, freed once.
             unsafe { Pools::free(p, layout(size)) };
         }
         assert_eq!(pools.pools().live.get(), 0);
-        // `d`'s class (100 -> 112 bytes) took `d` back last: its list's head.
-        assert_eq!(pools.pools().free[6].get().map(NonNull::cast), Some(d));
+        // `d`'s class (100 -> 104 bytes) took `d` back last: its list's head.
+        let class = class_of(layout(100)).unwrap();
+        assert_eq!(pools.pools().free[class].get().map(NonNull::cast), Some(d));
     }
 
     #[test]
