@@ -728,9 +728,14 @@ impl Heap {
     /// `strong = 1`, linked on `Young` if `tracked` (after the automatic collection,
     /// if one is due), its value slot uninitialized.
     ///
+    /// Inlined into `Gc::new` and `Heap::alloc`, where `tracked` and `owner` are
+    /// usually constants; the automatic collection is a call out of line
+    /// (`collect_before_alloc`).
+    ///
     /// # Safety
     /// The caller writes a value of `vtable`'s type at the object's `value_ptr`
     /// before anything else runs: a tracked object is already on a heap list.
+    #[inline]
     pub(crate) unsafe fn alloc_slot(
         &self,
         vtable: &'static crate::raw::VTable,
@@ -745,13 +750,8 @@ impl Heap {
             // SAFETY: passed on to our caller.
             return Some(unsafe { alloc_uninit(vtable, None, None) });
         }
-        if state.should_collect() {
-            crate::collect::collect_automatic(self);
-            if state.life.get() != Life::Running {
-                // A callback of that collection shut the heap down.
-                // Regression test: `tests/tests/shutdown.rs::allocation_whose_automatic_collection_shuts_the_heap_down_fails`.
-                return None;
-            }
+        if state.should_collect() && !self.collect_before_alloc() {
+            return None;
         }
         // The owner reference is taken only now, after the automatic collection: user
         // code run there may panic, and a reference taken before would leak with the
@@ -767,6 +767,16 @@ impl Heap {
         let c = &state.count[0];
         c.set(c.get() + 1);
         Some(obj)
+    }
+
+    /// The automatic collection an allocation found due; `false` if a callback of
+    /// that collection shut the heap down (the allocation then fails).
+    /// Regression test: `tests/tests/shutdown.rs::allocation_whose_automatic_collection_shuts_the_heap_down_fails`.
+    #[cold]
+    #[inline(never)]
+    fn collect_before_alloc(&self) -> bool {
+        crate::collect::collect_automatic(self);
+        self.state().life.get() == Life::Running
     }
 
     /// Runs a full collection (all generations) and says what it found.

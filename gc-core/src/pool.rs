@@ -69,11 +69,14 @@ pub(crate) struct Pools {
 }
 
 /// The class of an object layout served from the pools, or `None` for the global
-/// allocator.
-#[inline]
-fn class_of(layout: Layout) -> Option<usize> {
-    (layout.size() <= MAX_SMALL && layout.align() <= GRANULE)
-        .then(|| (layout.size().max(1) - 1) / GRANULE)
+/// allocator. Computed at compile time for each type's layouts (`raw::VTable`), and
+/// passed to [`PoolsHandle::alloc`] and [`Pools::free`] with the layout.
+pub(crate) const fn class_of(layout: Layout) -> Option<usize> {
+    if layout.size() <= MAX_SMALL && layout.align() <= GRANULE {
+        Some((if layout.size() == 0 { 1 } else { layout.size() } - 1) / GRANULE)
+    } else {
+        None
+    }
 }
 
 impl Pools {
@@ -179,11 +182,13 @@ impl PoolsHandle {
         unsafe { self.0.as_ref() }
     }
 
-    /// Allocates memory for an object of `layout` (never zero-sized: it holds a header).
+    /// Allocates memory for an object of `layout` (never zero-sized: it holds a
+    /// header); `class` is [`class_of`]`(layout)`.
     #[inline]
-    pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
+    pub(crate) fn alloc(&self, layout: Layout, class: Option<usize>) -> NonNull<u8> {
+        debug_assert_eq!(class, class_of(layout), "class of another layout");
         let this = self.pools();
-        let Some(class) = class_of(layout) else {
+        let Some(class) = class else {
             return global_alloc(layout);
         };
         this.live.set(this.live.get() + 1);
@@ -254,6 +259,17 @@ mod tests {
         Layout::from_size_align(size, 8).unwrap()
     }
 
+    fn alloc(pools: &PoolsHandle, size: usize) -> NonNull<u8> {
+        pools.alloc(layout(size), class_of(layout(size)))
+    }
+
+    /// # Safety
+    /// As for `Pools::free`.
+    unsafe fn free(ptr: NonNull<u8>, size: usize) {
+        // SAFETY: the caller's guarantees.
+        unsafe { Pools::free(ptr, layout(size)) }
+    }
+
     #[test]
     fn classes_round_up_to_8_bytes_and_stop_at_max_small() {
         assert_eq!(class_of(layout(8)), Some(0));
@@ -268,20 +284,20 @@ mod tests {
     #[test]
     fn freed_blocks_are_reused_by_their_class_only() {
         let pools = PoolsHandle::new();
-        let a = pools.alloc(layout(48));
-        let b = pools.alloc(layout(48));
-        let c = pools.alloc(layout(100));
+        let a = alloc(&pools, 48);
+        let b = alloc(&pools, 48);
+        let c = alloc(&pools, 100);
         assert_eq!(b.addr().get() - a.addr().get(), 48, "bumped in one chunk");
         assert_eq!(a.addr().get() % GRANULE, 0);
         // SAFETY: `b` came from these pools for this layout, and is not used again.
-        unsafe { Pools::free(b, layout(48)) };
-        let d = pools.alloc(layout(100));
+        unsafe { free(b, 48) };
+        let d = alloc(&pools, 100);
         assert_ne!(d, b, "another class does not take it");
-        assert_eq!(pools.alloc(layout(44)), b, "the same class (48 bytes) does");
+        assert_eq!(alloc(&pools, 44), b, "the same class (48 bytes) does");
         assert_eq!(pools.pools().live.get(), 4);
         for (p, size) in [(a, 48), (b, 44), (c, 100), (d, 100)] {
             // SAFETY: each came from these pools with this layout's class, freed once.
-            unsafe { Pools::free(p, layout(size)) };
+            unsafe { free(p, size) };
         }
         assert_eq!(pools.pools().live.get(), 0);
         // `d`'s class (100 -> 104 bytes) took `d` back last: its list's head.
@@ -299,7 +315,7 @@ mod tests {
         } else {
             3 * per_chunk
         };
-        let blocks: Vec<_> = (0..n).map(|_| pools.alloc(layout(MAX_SMALL))).collect();
+        let blocks: Vec<_> = (0..n).map(|_| alloc(&pools, MAX_SMALL)).collect();
         let mut chunks = 0;
         let mut c = pools.pools().chunks.get();
         while let Some(h) = c {
@@ -308,14 +324,14 @@ mod tests {
             c = unsafe { h.as_ref() }.next;
         }
         assert_eq!(chunks, n.div_ceil(per_chunk));
-        let big = pools.alloc(layout(MAX_SMALL + 1));
+        let big = alloc(&pools, MAX_SMALL + 1);
         drop(pools); // the heap lets go; the blocks keep the pools alive
                      // SAFETY: from the global allocator branch of `alloc` for this layout.
-        unsafe { Pools::free(big, layout(MAX_SMALL + 1)) };
+        unsafe { free(big, MAX_SMALL + 1) };
         for b in blocks {
             // SAFETY: each block came from the pools with this layout, freed once;
             // the last one destroys the pools (Miri's leak check sees it).
-            unsafe { Pools::free(b, layout(MAX_SMALL)) };
+            unsafe { free(b, MAX_SMALL) };
         }
     }
 }

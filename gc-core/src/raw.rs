@@ -61,6 +61,9 @@ pub(crate) struct VTable {
     /// Allocation layout and header offset for each prefix: none (untracked), the
     /// collector links (tracked), links and owner slot (tracked with an owner).
     layouts: [(Layout, usize); 3],
+    /// The pool class (`pool::class_of`) of each of `layouts`, computed once for the
+    /// allocation path (freeing computes it from the layout: as cheap as the load).
+    pool_classes: [Option<usize>; 3],
     traverse: unsafe fn(NonNull<RcHeader>, &mut Visitor<'_>),
     finalize: Option<unsafe fn(NonNull<RcHeader>)>,
     drop_value: unsafe fn(NonNull<RcHeader>),
@@ -128,6 +131,11 @@ impl<T: Traverse + 'static> HasVTable for T {
             object_layout(0, Layout::new::<T>()),
             object_layout(LINKS_SIZE, Layout::new::<T>()),
             object_layout(LINKS_SIZE + OWNER_SIZE, Layout::new::<T>()),
+        ],
+        pool_classes: [
+            crate::pool::class_of(object_layout(0, Layout::new::<T>()).0),
+            crate::pool::class_of(object_layout(LINKS_SIZE, Layout::new::<T>()).0),
+            crate::pool::class_of(object_layout(LINKS_SIZE + OWNER_SIZE, Layout::new::<T>()).0),
         ],
         traverse: traverse_erased::<T>,
         finalize: if T::HAS_FINALIZER {
@@ -408,11 +416,12 @@ pub(crate) unsafe fn alloc_uninit(
         debug_assert!(tracked, "objects with an owner are always tracked");
         flags |= OWNED;
     }
-    let (layout, header_at) = vtable.layouts[layout_index(flags)];
+    let index = layout_index(flags);
+    let (layout, header_at) = vtable.layouts[index];
     // Tracked objects take their heap's pools, leaves (which belong to no heap) the
     // global allocator; `dealloc` decides the same way from the flags.
     let base = match heap {
-        Some((_, pools)) if POOLED => pools.alloc(layout),
+        Some((_, pools)) if POOLED => pools.alloc(layout, vtable.pool_classes[index]),
         _ => {
             // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
             let base = unsafe { std::alloc::alloc(layout) };
