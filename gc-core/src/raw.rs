@@ -127,16 +127,8 @@ impl<T: Traverse + 'static> HasVTable for T {
         value_layout: Layout::new::<T>(),
         value_offset: value_offset(align_of::<T>()),
         trusted_traverse: T::TRUSTED_TRAVERSE,
-        layouts: [
-            object_layout(0, Layout::new::<T>()),
-            object_layout(LINKS_SIZE, Layout::new::<T>()),
-            object_layout(LINKS_SIZE + OWNER_SIZE, Layout::new::<T>()),
-        ],
-        pool_classes: [
-            crate::pool::class_of(object_layout(0, Layout::new::<T>()).0),
-            crate::pool::class_of(object_layout(LINKS_SIZE, Layout::new::<T>()).0),
-            crate::pool::class_of(object_layout(LINKS_SIZE + OWNER_SIZE, Layout::new::<T>()).0),
-        ],
+        layouts: layouts_of(Layout::new::<T>()),
+        pool_classes: pool_classes_of(layouts_of(Layout::new::<T>())),
         traverse: traverse_erased::<T>,
         finalize: if T::HAS_FINALIZER {
             Some(finalize_erased::<T>)
@@ -350,6 +342,24 @@ const fn object_layout(prefix: usize, value: Layout) -> (Layout, usize) {
         Err(_) => panic!("object too large"),
     };
     (layout, header_at)
+}
+
+/// `VTable::layouts` for a value of this layout.
+const fn layouts_of(value: Layout) -> [(Layout, usize); 3] {
+    [
+        object_layout(0, value),
+        object_layout(LINKS_SIZE, value),
+        object_layout(LINKS_SIZE + OWNER_SIZE, value),
+    ]
+}
+
+/// `VTable::pool_classes` for these layouts.
+const fn pool_classes_of(layouts: [(Layout, usize); 3]) -> [Option<usize>; 3] {
+    [
+        crate::pool::class_of(layouts[0].0),
+        crate::pool::class_of(layouts[1].0),
+        crate::pool::class_of(layouts[2].0),
+    ]
 }
 
 /// Whether tracked objects take their memory from their heap's pools (`pool.rs`).
