@@ -69,8 +69,8 @@ pub(crate) struct Pools {
 }
 
 /// The class of an object layout served from the pools, or `None` for the global
-/// allocator. Computed at compile time for each type's layouts (`raw::VTable`), and
-/// passed to [`PoolsHandle::alloc`] and [`Pools::free`] with the layout.
+/// allocator. Computed at compile time for each type's layouts (`raw::VTable`) and
+/// passed to [`PoolsHandle::alloc`]; [`Pools::free`] computes it from the layout.
 pub(crate) const fn class_of(layout: Layout) -> Option<usize> {
     if layout.size() <= MAX_SMALL && layout.align() <= GRANULE {
         Some((if layout.size() == 0 { 1 } else { layout.size() } - 1) / GRANULE)
