@@ -154,8 +154,9 @@ fn chunk_layout() -> Layout {
 }
 
 fn global_alloc(layout: Layout) -> NonNull<u8> {
-    // SAFETY: every layout given here has a non-zero size (objects hold a header,
-    // chunks are 256 KiB).
+    // Why this is sound: every layout given here has a non-zero size (objects hold a
+    // header, chunks are 256 KiB).
+    // SAFETY: the guarantees just stated.
     let p = unsafe { std::alloc::alloc(layout) };
     NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
 }
@@ -325,12 +326,13 @@ mod tests {
         }
         assert_eq!(chunks, n.div_ceil(per_chunk));
         let big = alloc(&pools, MAX_SMALL + 1);
-        drop(pools); // the heap lets go; the blocks keep the pools alive
-                     // SAFETY: from the global allocator branch of `alloc` for this layout.
+        // The heap lets go; the blocks keep the pools alive.
+        drop(pools);
+        // SAFETY: from the global allocator branch of `alloc` for this layout.
         unsafe { free(big, MAX_SMALL + 1) };
         for b in blocks {
-            // SAFETY: each block came from the pools with this layout, freed once;
-            // the last one destroys the pools (Miri's leak check sees it).
+            // The last block destroys the pools (Miri's leak check sees it).
+            // SAFETY: each block came from the pools with this layout, freed once.
             unsafe { free(b, MAX_SMALL) };
         }
     }
