@@ -868,6 +868,21 @@ impl ObjPtr {
     /// # Panics
     /// If the value has been destroyed (a collector bug: only live objects are
     /// traversed).
+    /// Asks the CPU to start loading the object's first two cache lines (its header
+    /// and the start of its value) without waiting for them: a hint, with no effect
+    /// on what the program does. A no-op off x86_64 and under Miri.
+    #[inline]
+    pub(crate) fn prefetch(self) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: a prefetch never faults and has no effect on the program's behaviour
+        // whatever the address; SSE is part of every x86_64 target.
+        unsafe {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast());
+            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast::<i8>().wrapping_add(64));
+        }
+    }
+
     pub(crate) fn traverse(self, visitor: &mut Visitor<'_>) {
         assert!(self.flags() & DEAD == 0, "traverse of a destroyed object");
         if let Some(owner) = self.owner() {

@@ -69,8 +69,14 @@ pub(crate) fn move_unreachable(
 /// Marks every member of `set` with `gc_refs > 0` (referenced from outside) and
 /// everything it reaches within the set as `REACHABLE`, with an explicit stack.
 ///
-/// Invariant of the loop: every object on the stack is `REACHABLE` and still to be
-/// traversed; every `REACHABLE` object not on the stack has been traversed.
+/// Objects popped from the stack wait in a small queue (`AHEAD` of them) with their
+/// memory prefetched before they are traversed: on a large graph in random memory
+/// order each traversal starts with a cache miss on the object, and the queue lets
+/// those misses overlap instead of each one stalling the loop (W7's first
+/// collection, alternating runs: median 66 -> 59 ms).
+///
+/// Invariant of the loop: every object on the stack or in the queue is `REACHABLE`
+/// and still to be traversed; every other `REACHABLE` object has been traversed.
 pub(crate) fn mark_reachable(heap: &HeapState, set: &[ObjPtr]) {
     let mut stack: Vec<_> = Vec::new();
     for &obj in set {
@@ -79,7 +85,15 @@ pub(crate) fn mark_reachable(heap: &HeapState, set: &[ObjPtr]) {
             stack.push(obj);
         }
     }
-    while let Some(obj) = stack.pop() {
+    const AHEAD: usize = 8;
+    let mut queue = std::collections::VecDeque::with_capacity(AHEAD);
+    loop {
+        while queue.len() < AHEAD {
+            let Some(next) = stack.pop() else { break };
+            next.prefetch();
+            queue.push_back(next);
+        }
+        let Some(obj) = queue.pop_front() else { break };
         obj.traverse(&mut Visitor::new(Mode::Mark {
             heap,
             stack: &mut stack,
