@@ -873,9 +873,10 @@ impl ObjPtr {
     /// on what the program does. A no-op off x86_64 and under Miri.
     #[inline]
     pub(crate) fn prefetch(self) {
+        // Why this is sound: a prefetch never faults and has no effect on the program's
+        // behaviour whatever the address; SSE is part of every x86_64 target.
         #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: a prefetch never faults and has no effect on the program's behaviour
-        // whatever the address; SSE is part of every x86_64 target.
+        // SAFETY: the guarantees just stated.
         unsafe {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast());
