@@ -863,11 +863,6 @@ impl ObjPtr {
         head.set(Some(self));
     }
 
-    /// Calls the value's `traverse`, and visits the owner slot.
-    ///
-    /// # Panics
-    /// If the value has been destroyed (a collector bug: only live objects are
-    /// traversed).
     /// Asks the CPU to start loading the object's first two cache lines (its header
     /// and the start of its value) without waiting for them: a hint, with no effect
     /// on what the program does. A no-op off x86_64 and under Miri.
@@ -884,6 +879,11 @@ impl ObjPtr {
         }
     }
 
+    /// Calls the value's `traverse`, and visits the owner slot.
+    ///
+    /// # Panics
+    /// If the value has been destroyed (a collector bug: only live objects are
+    /// traversed).
     pub(crate) fn traverse(self, visitor: &mut Visitor<'_>) {
         assert!(self.flags() & DEAD == 0, "traverse of a destroyed object");
         if let Some(owner) = self.owner() {
