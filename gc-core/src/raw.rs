@@ -879,6 +879,38 @@ impl ObjPtr {
         }
     }
 
+    /// Asks the CPU to start loading the object's header (its first cache line): a
+    /// hint, as for [`prefetch`](ObjPtr::prefetch).
+    #[inline]
+    pub(crate) fn prefetch_header(self) {
+        // Why this is sound: a prefetch never faults and has no effect on the program's
+        // behaviour whatever the address; SSE is part of every x86_64 target.
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: the guarantees just stated.
+        unsafe {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast());
+        }
+    }
+
+    /// Appends the objects the value reports to `out`, without visiting the owner
+    /// slot and without the check that the value is not `DEAD` (`delete_garbage`
+    /// prefetches what the garbage still to be destroyed references).
+    ///
+    /// # Safety
+    /// The value must not have been dropped (it may be marked `DEAD`: the garbage
+    /// waiting for destruction is still intact).
+    pub(crate) unsafe fn referents_into(self, heap: &HeapState, out: &mut Vec<ObjPtr>) {
+        let mut visitor = Visitor::new(crate::visitor::Mode::Referents {
+            out,
+            sync_tag: heap.sync_tag.get(),
+        });
+        // Why this is sound: the caller guarantees the value is intact, and it has the
+        // vtable's type.
+        // SAFETY: the guarantees just stated.
+        unsafe { (self.vtable().traverse)(self.0, &mut visitor) };
+    }
+
     /// Calls the value's `traverse`, and visits the owner slot.
     ///
     /// # Panics
