@@ -315,12 +315,29 @@ impl HeapState {
         // than unlinking and linking each object (W3: ~29 -> ~15 instructions per
         // object moved).
         let label = self.labels.link_label(to);
+        let no_suspects = !self.may_hold_suspects[from as usize].get();
+        if no_suspects {
+            self.debug_check_no_suspects(from);
+        }
         let mut cur = self.head(from).take();
         self.lens[from as usize].set(0);
         self.labels.list_taken(from);
         let to_pending = to == List::Old;
         let (mut first, mut last) = (cur, None);
         let (mut kept, mut suspects, mut relink) = (0, false, false);
+        if no_suspects {
+            // The common case (the collection took the list's suspects into its set,
+            // and none appeared since): relabelling is all there is to do, ten
+            // instructions per object (W3's creation phase, callgrind: this function
+            // 5.83M -> 3.75M instructions for 200,000 objects, each moved twice).
+            while let Some(obj) = cur {
+                cur = obj.next_in_list();
+                obj.set_label(label);
+                last = Some(obj);
+            }
+            kept = moved;
+            cur = None;
+        }
         while let Some(obj) = cur {
             cur = obj.next_in_list();
             let suspect = obj.is_suspect();
