@@ -168,11 +168,18 @@ impl Labels {
         self.len[i].set(0);
     }
 
-    /// Forgets the last object of `list` (the whole list was taken off).
+    /// Forgets the last object of `list`, or for `Old` its runs (the whole list was
+    /// taken off: its objects are relabelled by the caller).
     #[inline]
     pub(crate) fn list_taken(&self, list: List) {
         if !list.is_fixed() {
             self.tails[list as usize].set(None);
+        } else if list == List::Old {
+            for s in FIRST_SEGMENT..LABELS as u32 {
+                if self.list[s as usize].get() == List::Old {
+                    self.free(s);
+                }
+            }
         }
     }
 

@@ -48,7 +48,11 @@
 //! 2. [`subtract_refs`]: traverse each object of the set, adding what it reaches in
 //!    the generations collected; each reported handle into the set decrements its
 //!    target's `gc_refs`. Afterwards `gc_refs > 0` means "referenced from outside the
-//!    set".
+//!    set". (A full collection that has reached a fifth of `Old` adds the rest of
+//!    `Old` whole. A larger set is as correct: what refers to it from outside counts
+//!    as an outside reference, so nothing it finds unreachable is live, and it still
+//!    holds the seeds' closure, so it misses nothing. Walking the list in order is
+//!    cheaper than reaching those objects one by one in a scattered order.)
 //! 3. [`move_unreachable`]: mark what those objects reach; the rest is unreachable.
 //!    Survivors move to the next generation, and so do the unexamined objects of the
 //!    generations collected.
