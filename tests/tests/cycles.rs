@@ -709,7 +709,9 @@ fn a_collection_that_reaches_most_of_the_old_generation_takes_all_of_it() {
     let freed_by_count = log.count() - (unreached + 1);
     let stats = heap.collect();
     assert_eq!(stats.collected, graph_n - unreached - freed_by_count);
-    if !cfg!(miri) {
+    // (Debug builds take the rest of generation 2 from 4,096 objects on, release
+    // builds from 65,536; Miri runs a smaller graph.)
+    if cfg!(debug_assertions) && !cfg!(miri) {
         assert_eq!(
             stats.candidates,
             stats.collected + live_n + 1,
