@@ -100,6 +100,17 @@ impl Node {
     }
 }
 
+/// A xorshift64 generator: deterministic pseudo-random numbers for test graphs.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// Scales a size down under Miri.
 pub const fn scaled(n: usize) -> usize {
     if cfg!(miri) {

@@ -2,7 +2,7 @@
 //! right step).
 
 use gc_core::{Gc, Heap, Traverse};
-use gc_tests::{scaled, DropLog, Node};
+use gc_tests::{scaled, xorshift, DropLog, Node};
 use std::cell::RefCell;
 
 fn quiet_heap() -> Heap {
@@ -587,13 +587,8 @@ fn random_graph_is_collected_in_two_steps() {
     let heap = quiet_heap();
     let log = DropLog::new();
     let n = scaled(100_000);
-    let mut x = 0x2545_F491_4F6C_DD1D_u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n as u64) as usize
-    };
+    let mut rng = xorshift(0x2545_F491_4F6C_DD1D);
+    let mut next = move || (rng() % n as u64) as usize;
     let edges: Vec<[usize; 4]> = (0..n).map(|_| [next(), next(), next(), next()]).collect();
     let nodes: Vec<Gc<Node>> = (0..n).map(|i| Node::new(&heap, &log, i)).collect();
     for (node, out) in nodes.iter().zip(&edges) {
@@ -643,14 +638,11 @@ fn random_graph_is_collected_in_two_steps() {
 /// Builds `n` nodes with ids from `first`, each with 3 edges to random nodes among
 /// them, and returns their handles.
 fn random_nodes(heap: &Heap, log: &DropLog, first: usize, n: usize, seed: u64) -> Vec<Gc<Node>> {
-    let mut x = seed;
+    let mut rng = xorshift(seed);
     let nodes: Vec<Gc<Node>> = (0..n).map(|i| Node::new(heap, log, first + i)).collect();
     for node in &nodes {
         for _ in 0..3 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            node.link(&nodes[(x % n as u64) as usize]);
+            node.link(&nodes[(rng() % n as u64) as usize]);
         }
     }
     nodes

@@ -279,13 +279,8 @@ fn panic_in_traverse_while_destroying_scattered_garbage_destroys_it_all() {
     let log = DropLog::new();
     let flag = Rc::new(Cell::new(false));
     let n = 50_000;
-    let mut x = 0x2545_F491_4F6C_DD1D_u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n as u64) as usize
-    };
+    let mut rng = gc_tests::xorshift(0x2545_F491_4F6C_DD1D);
+    let mut next = move || (rng() % n as u64) as usize;
     let nodes: Vec<Gc<Wired>> = (0..n)
         .map(|id| {
             heap.alloc(Wired {
