@@ -800,7 +800,11 @@ impl Heap {
     ///
     /// A collection examines only the objects of its generations that lost a
     /// reference since they were last examined (the *suspects*) and what those reach:
-    /// objects nobody let go of cost nothing, whatever their generation. It finds
+    /// objects nobody let go of cost nothing, whatever their generation. (Except that
+    /// once it has reached a fifth of a generation 2 of 65,536 objects or more, it
+    /// takes the rest of it too, in list order: cheaper than reaching the objects one
+    /// by one in a scattered order, and bounded by four times what it had reached.)
+    /// It finds
     /// every garbage cycle that examining whole generations would (see "Suspects" in
     /// the README's design notes). Returns immediately (with
     /// [`CollectStats::skipped`] set) if a collection is already running, as when

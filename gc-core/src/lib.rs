@@ -47,7 +47,8 @@
 //! triggers collections by CPython's thresholds ([`Heap::set_threshold`]); a full
 //! collection examines only what could have become garbage since the last one (young
 //! objects, old objects that lost a reference, and what they reach), so a large live
-//! heap costs nothing to re-collect. See the `collect` module source for the
+//! heap costs nothing to re-collect (one that reaches a fifth of a large generation 2
+//! takes the rest of it too, in list order). See the `collect` module source for the
 //! algorithm. [`collect()`] returns [`CollectStats`].
 //!
 //! # Finalizers
