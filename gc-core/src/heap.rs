@@ -336,31 +336,31 @@ impl HeapState {
                 last = Some(obj);
             }
             kept = moved;
-            cur = None;
-        }
-        while let Some(obj) = cur {
-            cur = obj.next_in_list();
-            let suspect = obj.is_suspect();
-            if to_pending && suspect {
-                if last.is_none() {
-                    first = cur;
+        } else {
+            while let Some(obj) = cur {
+                cur = obj.next_in_list();
+                let suspect = obj.is_suspect();
+                if to_pending && suspect {
+                    if last.is_none() {
+                        first = cur;
+                    }
+                    obj.set_list(List::Detached);
+                    self.link(obj, List::Pending);
+                    // The chain's links are rewritten from here on.
+                    relink = true;
+                    continue;
                 }
-                obj.set_list(List::Detached);
-                self.link(obj, List::Pending);
-                // The chain's links are rewritten from here on.
-                relink = true;
-                continue;
-            }
-            suspects |= suspect;
-            obj.set_label(label);
-            if relink {
-                obj.set_prev_in_list(last);
-                if let Some(l) = last {
-                    l.set_next_in_list(Some(obj));
+                suspects |= suspect;
+                obj.set_label(label);
+                if relink {
+                    obj.set_prev_in_list(last);
+                    if let Some(l) = last {
+                        l.set_next_in_list(Some(obj));
+                    }
                 }
+                last = Some(obj);
+                kept += 1;
             }
-            last = Some(obj);
-            kept += 1;
         }
         if let (Some(first), Some(last)) = (first, last) {
             let head = self.head(to);

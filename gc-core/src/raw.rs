@@ -868,29 +868,15 @@ impl ObjPtr {
     /// on what the program does. A no-op off x86_64 and under Miri.
     #[inline]
     pub(crate) fn prefetch(self) {
-        // Why this is sound: a prefetch never faults and has no effect on the program's
-        // behaviour whatever the address; SSE is part of every x86_64 target.
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: the guarantees just stated.
-        unsafe {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast());
-            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast::<i8>().wrapping_add(64));
-        }
+        prefetch_line(self.0.as_ptr().cast());
+        prefetch_line(self.0.as_ptr().cast::<u8>().wrapping_add(64));
     }
 
     /// Asks the CPU to start loading the object's header (its first cache line): a
     /// hint, as for [`prefetch`](ObjPtr::prefetch).
     #[inline]
     pub(crate) fn prefetch_header(self) {
-        // Why this is sound: a prefetch never faults and has no effect on the program's
-        // behaviour whatever the address; SSE is part of every x86_64 target.
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: the guarantees just stated.
-        unsafe {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().cast());
-        }
+        prefetch_line(self.0.as_ptr().cast());
     }
 
     /// Appends the objects the value reports to `out`, without visiting the owner
@@ -905,10 +891,20 @@ impl ObjPtr {
             out,
             sync_tag: heap.sync_tag.get(),
         });
+        // SAFETY: passed on from our caller.
+        unsafe { self.traverse_value(&mut visitor) };
+    }
+
+    /// Calls the value's `traverse` (the owner slot is not visited).
+    ///
+    /// # Safety
+    /// The value must not have been dropped.
+    #[inline]
+    unsafe fn traverse_value(self, visitor: &mut Visitor<'_>) {
         // Why this is sound: the caller guarantees the value is intact, and it has the
         // vtable's type.
         // SAFETY: the guarantees just stated.
-        unsafe { (self.vtable().traverse)(self.0, &mut visitor) };
+        unsafe { (self.vtable().traverse)(self.0, visitor) }
     }
 
     /// Calls the value's `traverse`, and visits the owner slot.
@@ -922,9 +918,9 @@ impl ObjPtr {
             visitor.visit_obj(owner);
         }
         // Why this is sound: the value is live (not DEAD, checked above; orphans are never
-        // traversed by a collector and their values are live) and has the vtable's type.
+        // traversed by a collector and their values are live).
         // SAFETY: the guarantees just stated.
-        unsafe { (self.vtable().traverse)(self.0, visitor) }
+        unsafe { self.traverse_value(visitor) }
     }
 
     /// Runs the finalizer if the type has one and it has not run; returns whether it ran.
@@ -1231,6 +1227,21 @@ impl ObjPtr {
             unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
         }
     }
+}
+
+/// Asks the CPU to start loading the cache line at `addr`: a hint. A no-op off
+/// x86_64 and under Miri.
+#[inline]
+fn prefetch_line(addr: *const u8) {
+    // Why this is sound: a prefetch never faults and has no effect on the program's
+    // behaviour whatever the address; SSE is part of every x86_64 target.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: the guarantees just stated.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = addr;
 }
 
 #[cold]

@@ -49,8 +49,8 @@ const TAKE_OLD_AT: usize = 5;
 
 /// Below this many objects on `Old`, its objects join the set one by one only: with
 /// their values they mostly fit in the caches, where the order costs little, and
-/// taking all of `Old` only makes the set vector (kept for reuse) larger. (From
-/// 4,096 on, W6's peak memory went from ~9.8 to ~10.6 MiB, above rust-cc's.) Debug
+/// taking all of `Old` only makes the collection's set (and its vector) larger.
+/// (From 4,096 on, W6's peak memory went from ~9.8 to ~10.6 MiB, above rust-cc's.) Debug
 /// builds take it from 4,096 on, so that the test suite, whose heaps are small,
 /// exercises the path with the list bookkeeping checked.
 const TAKE_OLD_MIN: usize = if cfg!(debug_assertions) {
