@@ -113,6 +113,54 @@ fn collection_that_finds_nothing() {
     assert_eq!(heap.collect().collected, 10);
 }
 
+/// A collection without seeds (no object lost a reference, nothing pending) takes a
+/// shortcut: it moves the generations on and counts itself like any other, and
+/// reports a zero duration (it does not read the clock). The same collection with
+/// a suspect present examines it and finds the garbage.
+#[test]
+fn a_collection_with_nothing_to_examine_moves_the_generations_on() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let keep = doubly_linked_chain(&heap, &log, 10);
+    assert_eq!(heap.get_count().0, 10);
+    let stats = heap.collect_generation(0);
+    assert_eq!(
+        (
+            stats.candidates,
+            stats.collected,
+            stats.duration,
+            stats.skipped
+        ),
+        (0, 0, std::time::Duration::ZERO, false)
+    );
+    assert_eq!(heap.get_count(), (0, 1, 0));
+    assert_eq!((heap.generation_len(0), heap.generation_len(1)), (0, 10));
+    assert_eq!(heap.collect_generation(1).candidates, 0);
+    assert_eq!((heap.generation_len(1), heap.generation_len(2)), (0, 10));
+    assert_eq!(heap.get_count(), (0, 0, 1));
+    let stats = heap.collect();
+    assert_eq!(
+        (stats.candidates, stats.duration),
+        (0, std::time::Duration::ZERO)
+    );
+    assert_eq!(heap.get_count(), (0, 0, 0));
+    let counted: Vec<_> = heap.get_stats().iter().map(|g| g.collections).collect();
+    assert_eq!(counted, [1, 1, 1]);
+    // A self-cycle made old by a collection that took the shortcut (nothing lost a
+    // reference), then dropped: it is pending, and the next collection examines it.
+    let garbage = Node::new(&heap, &log, 10);
+    garbage.link(&garbage);
+    assert_eq!(heap.collect().candidates, 0);
+    assert_eq!(heap.generation_len(2), 11);
+    drop(garbage);
+    let stats = heap.collect();
+    assert_eq!((stats.candidates, stats.collected, log.count()), (1, 1, 1));
+    assert!(log.dropped(10));
+    assert_eq!(heap.get_stats()[2].collections, 3);
+    drop(keep);
+    assert_eq!(heap.collect().collected, 10);
+}
+
 #[test]
 fn young_collection_leaves_old_cycles_to_the_full_one() {
     let heap = quiet_heap();
