@@ -57,6 +57,9 @@ pub(crate) struct HeapState {
     /// The set vector of the last collection, emptied, kept for the next one
     /// (`keep_set_buffer`).
     pub(crate) set_buffer: Cell<Vec<ObjPtr>>,
+    /// The scratch vector of `delete::sort_by_page`, kept as `set_buffer` is
+    /// (`keep_sort_buffer`).
+    pub(crate) sort_buffer: Cell<Vec<ObjPtr>>,
     /// The vtables of this heap's tracked objects, which point back to it.
     pub(crate) vtables: HeapVTables,
     /// The memory of this heap's tracked objects (`pool.rs`).
@@ -110,6 +113,17 @@ pub(crate) struct HeapState {
     pub(crate) sync_tag: Cell<usize>,
 }
 
+/// An emptied buffer to keep for reuse, or a new one if it is over 128 KiB and more
+/// than four times larger than the `used` entries it last held.
+fn kept_buffer(buffer: Vec<ObjPtr>, used: usize) -> Vec<ObjPtr> {
+    debug_assert!(buffer.is_empty());
+    if buffer.capacity() > 4 * used.max(4096) {
+        Vec::new()
+    } else {
+        buffer
+    }
+}
+
 impl HeapState {
     fn new() -> Self {
         HeapState {
@@ -119,6 +133,7 @@ impl HeapState {
             vtables: HeapVTables::default(),
             pools: PoolsHandle::new(),
             set_buffer: Cell::new(Vec::new()),
+            sort_buffer: Cell::new(Vec::new()),
             may_hold_suspects: Default::default(),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
@@ -415,12 +430,15 @@ impl HeapState {
     /// chunk at once, inside the collection's pause (W7: ~30% of its release phase).
     /// A buffer over 128 KiB and more than four times larger than what the
     /// collection used is let go, so one huge collection does not pin its buffer.
-    pub(crate) fn keep_set_buffer(&self, mut set: Vec<ObjPtr>, used: usize) {
-        debug_assert!(set.is_empty());
-        if set.capacity() > 4 * used.max(4096) {
-            set = Vec::new();
-        }
-        self.set_buffer.set(set);
+    pub(crate) fn keep_set_buffer(&self, set: Vec<ObjPtr>, used: usize) {
+        self.set_buffer.set(kept_buffer(set, used));
+    }
+
+    /// Keeps the scratch vector of a sort of `used` objects for the next one, as
+    /// `keep_set_buffer` does: without it, W6's peak memory grew by ~1 MiB (glibc
+    /// keeps freed chunks of that size in the heap once one has been freed).
+    pub(crate) fn keep_sort_buffer(&self, scratch: Vec<ObjPtr>, used: usize) {
+        self.sort_buffer.set(kept_buffer(scratch, used));
     }
 
     /// Every object on the linked lists, in list order (young first).
