@@ -41,7 +41,7 @@ pub(crate) enum Life {
     Shut,
 }
 
-type CollectCallback = Rc<dyn Fn(CollectPhase, &CollectInfo)>;
+pub(crate) type CollectCallback = Rc<dyn Fn(CollectPhase, &CollectInfo)>;
 pub(crate) type GarbageCallback = Rc<dyn Fn(&[GarbageObject])>;
 type ExitHook = (u64, Box<dyn FnOnce()>);
 
@@ -90,6 +90,10 @@ pub(crate) struct HeapState {
     pub(crate) enabled: Cell<bool>,
     /// True while a collection runs; a nested request does nothing.
     pub(crate) collecting: Cell<bool>,
+    /// True while a collection runs its collection callbacks (`Start` or `Stop`):
+    /// a collection they request does nothing either (as in CPython, whose
+    /// callbacks run while it is collecting), instead of calling them again.
+    pub(crate) in_collect_callbacks: Cell<bool>,
     /// Objects that reached generation 2 through generation-1 collections since the
     /// last full collection, and the size of generation 2 after it (CPython's 25% rule
     /// for starting full collections).
@@ -143,6 +147,7 @@ impl HeapState {
             early_full_wait: Cell::new(0),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
+            in_collect_callbacks: Cell::new(false),
             long_lived_pending: Cell::new(0),
             long_lived_total: Cell::new(0),
             stats: RefCell::new(Default::default()),
@@ -464,7 +469,9 @@ impl HeapState {
         );
         // `collect_at` covers the threshold and the switch; a running collection and
         // a heap shutting down are rare enough to test only once the count is due.
-        due && !self.collecting.get() && self.life.get() == Life::Running
+        due && !self.collecting.get()
+            && !self.in_collect_callbacks.get()
+            && self.life.get() == Life::Running
     }
 
     /// What `collect_at` should be.
@@ -1020,6 +1027,11 @@ impl Heap {
     /// Registers a function called at the start and the stop of each collection
     /// (CPython's `gc.callbacks`). Returns an id for
     /// [`remove_collect_callback`](Heap::remove_collect_callback).
+    ///
+    /// A collection requested while the callbacks run (a callback calling
+    /// [`collect`](Heap::collect), or allocating past a threshold) is skipped: it
+    /// returns [`CollectStats::skipped`] set, as `gc.collect()` returns 0 from a
+    /// CPython callback.
     pub fn add_collect_callback(
         &self,
         f: impl Fn(CollectPhase, &CollectInfo) + 'static,

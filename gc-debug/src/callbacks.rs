@@ -9,9 +9,11 @@ use gc_core::{CallbackId, CollectInfo, CollectPhase, Heap};
 /// the duration.
 ///
 /// Returns an id for [`remove_callback`]. Callbacks run outside the collection
-/// proper, so they may allocate and call every function of this crate (a
-/// collection requested from one runs: the previous one has finished, or the next
-/// has not started). A panicking callback does not stop the collection nor the
+/// proper, so they may allocate and call every function of this crate; a
+/// collection requested from one (explicitly, or by allocating past a threshold) is
+/// skipped and returns with [`CollectStats::skipped`](gc_core::CollectStats::skipped)
+/// set, as `gc.collect()` returns 0 from a CPython callback: otherwise a callback
+/// that collects would call itself again without end. A panicking callback does not stop the collection nor the
 /// other callbacks; its panic resumes when the collection returns (CPython reports
 /// callback exceptions as unraisable).
 ///

@@ -469,6 +469,55 @@ fn test_collect() {
     assert_eq!(cb1.borrow().len(), 2);
 }
 
+/// A collection a callback requests, at start or at stop, is skipped (CPython's
+/// `gc.collect()` returns 0 there), and so is an automatic one: the callbacks are not
+/// called again from inside themselves. The collection that called them runs as
+/// usual, and a later one calls them again.
+#[test]
+fn a_collection_requested_by_a_callback_is_skipped() {
+    let heap = quiet_heap();
+    let log = DropLog::new();
+    let garbage = Node::new(&heap, &log, 1);
+    garbage.link(&garbage);
+    drop(garbage);
+    let calls = Rc::new(Cell::new(0));
+    let nested: Rc<RefCell<Vec<(CollectPhase, bool)>>> = Rc::default();
+    let (h, l, c, n) = (heap.clone(), log.clone(), calls.clone(), nested.clone());
+    let id = add_callback(&heap, move |phase, _| {
+        c.set(c.get() + 1);
+        // With a threshold of 1, this allocation is past it: an automatic
+        // collection would start here if it were not skipped.
+        let fresh = Node::new(&h, &l, 100 + c.get());
+        fresh.link(&fresh);
+        drop(fresh);
+        n.borrow_mut().push((phase, h.collect().skipped));
+    });
+    heap.set_threshold(1, 1, 1);
+    heap.enable();
+    // The Start callback's self-cycle is made before the collection looks: it is
+    // collected with the garbage; the Stop callback's waits for the next one.
+    assert_eq!(heap.collect().collected, 2);
+    assert!(log.dropped(1) && log.dropped(101));
+    assert_eq!(calls.get(), 2, "one Start and one Stop, no recursion");
+    assert_eq!(
+        *nested.borrow(),
+        [(CollectPhase::Start, true), (CollectPhase::Stop, true)]
+    );
+    assert_eq!(
+        heap.get_stats()[0].collections,
+        0,
+        "no automatic collection"
+    );
+    heap.disable();
+    assert_eq!(heap.collect().collected, 2);
+    assert!(log.dropped(102) && log.dropped(103));
+    assert_eq!(calls.get(), 4);
+    remove_callback(&heap, id);
+    assert_eq!(heap.collect().collected, 1);
+    assert_eq!(log.count(), 5);
+    log.assert_no_double_drop();
+}
+
 /// `test_collect_generation`: the info names the generation collected.
 #[test]
 fn test_collect_generation() {

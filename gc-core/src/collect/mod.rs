@@ -223,7 +223,8 @@ pub(crate) fn collect_automatic(heap: &Heap) {
 /// Runs one collection of generations `0..=generation`.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     let state = heap.state();
-    if state.collecting.get() || state.life.get() == Life::Shut {
+    if state.collecting.get() || state.in_collect_callbacks.get() || state.life.get() == Life::Shut
+    {
         return CollectStats {
             generation,
             skipped: true,
@@ -244,11 +245,13 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         candidates: 0,
         duration: Duration::ZERO,
     };
-    for cb in &callbacks {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(CollectPhase::Start, &start_info))) {
-            panic.get_or_insert(p);
-        }
-    }
+    run_collect_callbacks(
+        state,
+        &callbacks,
+        CollectPhase::Start,
+        &start_info,
+        &mut panic,
+    );
 
     let started = std::time::Instant::now();
     state.collecting.set(true);
@@ -318,11 +321,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         candidates,
         duration,
     };
-    for cb in &callbacks {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(CollectPhase::Stop, &info))) {
-            panic.get_or_insert(p);
-        }
-    }
+    run_collect_callbacks(state, &callbacks, CollectPhase::Stop, &info, &mut panic);
     if let Some(p) = panic {
         resume_unwind(p);
     }
@@ -335,6 +334,29 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
         duration,
         skipped: false,
     }
+}
+
+/// Calls the collection callbacks (user code: a panic is kept in `panic`, the others
+/// still run). A collection they request meanwhile is skipped
+/// (`HeapState::in_collect_callbacks`): a callback that collects would otherwise
+/// call itself again without end.
+fn run_collect_callbacks(
+    state: &HeapState,
+    callbacks: &[crate::heap::CollectCallback],
+    phase: CollectPhase,
+    info: &CollectInfo,
+    panic: &mut Option<Box<dyn std::any::Any + Send>>,
+) {
+    if callbacks.is_empty() {
+        return;
+    }
+    state.in_collect_callbacks.set(true);
+    for cb in callbacks {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(phase, info))) {
+            panic.get_or_insert(p);
+        }
+    }
+    state.in_collect_callbacks.set(false);
 }
 
 /// A collection without seeds (no young suspect in the generations collected, and
