@@ -90,10 +90,12 @@ pub(crate) struct HeapState {
     pub(crate) enabled: Cell<bool>,
     /// True while a collection runs; a nested request does nothing.
     pub(crate) collecting: Cell<bool>,
-    /// True while a collection runs its collection callbacks (`Start` or `Stop`):
-    /// a collection they request does nothing either (as in CPython, whose
-    /// callbacks run while it is collecting), instead of calling them again.
-    pub(crate) in_collect_callbacks: Cell<bool>,
+    /// The phase whose collection callbacks are running, if any: a collection they
+    /// request does nothing either (as in CPython, whose callbacks run while it is
+    /// collecting), instead of calling them again. A shutdown requested from `Stop`
+    /// callbacks (the collection is over) clears it while it runs, so that its
+    /// final collections do run; from `Start` it panics (`shutdown.rs`).
+    pub(crate) in_collect_callbacks: Cell<Option<CollectPhase>>,
     /// Objects that reached generation 2 through generation-1 collections since the
     /// last full collection, and the size of generation 2 after it (CPython's 25% rule
     /// for starting full collections).
@@ -147,7 +149,7 @@ impl HeapState {
             early_full_wait: Cell::new(0),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
-            in_collect_callbacks: Cell::new(false),
+            in_collect_callbacks: Cell::new(None),
             long_lived_pending: Cell::new(0),
             long_lived_total: Cell::new(0),
             stats: RefCell::new(Default::default()),
@@ -470,7 +472,7 @@ impl HeapState {
         // `collect_at` covers the threshold and the switch; a running collection and
         // a heap shutting down are rare enough to test only once the count is due.
         due && !self.collecting.get()
-            && !self.in_collect_callbacks.get()
+            && self.in_collect_callbacks.get().is_none()
             && self.life.get() == Life::Running
     }
 
@@ -1031,7 +1033,8 @@ impl Heap {
     /// A collection requested while the callbacks run (a callback calling
     /// [`collect`](Heap::collect), or allocating past a threshold) is skipped: it
     /// returns [`CollectStats::skipped`] set, as `gc.collect()` returns 0 from a
-    /// CPython callback.
+    /// CPython callback. A [`shutdown`](Heap::shutdown) requested at `Stop` runs
+    /// (with its final collections); at `Start` it panics.
     pub fn add_collect_callback(
         &self,
         f: impl Fn(CollectPhase, &CollectInfo) + 'static,
@@ -1132,6 +1135,13 @@ impl Heap {
     ///
     /// Calling it again returns the first call's report. Leaves (untracked values)
     /// belong to no heap and are not affected.
+    ///
+    /// # Panics
+    /// If one of the heap's collections is running: called from a finalizer or a
+    /// `Drop` the collector runs, or from a collection callback at
+    /// [`CollectPhase::Start`](crate::CollectPhase::Start). From a callback at
+    /// `Stop`, or from a weak-reference callback (both run once the collection is
+    /// over), the shutdown runs.
     ///
     /// # Examples
     ///

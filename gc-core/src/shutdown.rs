@@ -29,6 +29,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use hashbrown::HashMap;
 
+use crate::collect::CollectPhase;
 use crate::heap::{Heap, Life};
 use crate::raw::{trashcan, List, ObjPtr, HAS_CALLBACKS, ORPHAN, WEAK_CLEARED};
 use crate::visitor::{Mode, Visitor};
@@ -182,9 +183,12 @@ pub(crate) fn shutdown(heap: &Heap) -> ShutdownReport {
         Life::Shut => return s.shutdown_report.borrow().clone().unwrap_or_default(),
     }
     assert!(
-        !s.collecting.get(),
+        !s.collecting.get() && s.in_collect_callbacks.get() != Some(CollectPhase::Start),
         "heap shutdown requested while one of its collections runs (from a finalizer, Drop or callback)"
     );
+    // From a `Stop` callback the collection is over: the final collections run
+    // (and call the callbacks again, whose nested shutdown request returns at once).
+    let in_callbacks = s.in_collect_callbacks.take();
     let _keep = heap.clone();
     s.life.set(Life::ShuttingDown);
     let mut report = ShutdownReport::default();
@@ -275,6 +279,7 @@ pub(crate) fn shutdown(heap: &Heap) -> ShutdownReport {
     let garbage_callbacks = core::mem::take(&mut *s.garbage_callbacks.borrow_mut());
     drop(garbage_callbacks);
     *s.shutdown_report.borrow_mut() = Some(report.clone());
+    s.in_collect_callbacks.set(in_callbacks);
     report
 }
 

@@ -1,6 +1,6 @@
 //! Independent heaps, exit hooks, shutdown and the leak report.
 
-use gc_core::{DerefError, Finalize, Gc, Heap, Traverse, Visitor};
+use gc_core::{CollectPhase, DerefError, Finalize, Gc, Heap, Traverse, Visitor};
 use gc_tests::{DropLog, Node, Token};
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -188,6 +188,54 @@ fn allocation_whose_automatic_collection_shuts_the_heap_down_fails() {
         ));
     }
     drop(kept);
+}
+
+/// A shutdown requested by a collection callback at Start (the collection is about
+/// to run) panics with a clear message; the collection still runs, and its panic
+/// resumes when it returns. At Stop (the collection is over) the shutdown runs its
+/// final collections: a garbage cycle left for them is collected, not reported as a
+/// leak.
+#[test]
+fn shutdown_from_a_collection_callback() {
+    for phase in [CollectPhase::Start, CollectPhase::Stop] {
+        let heap = Heap::new();
+        heap.disable();
+        let log = DropLog::new();
+        let g = Node::new(&heap, &log, 1);
+        g.link(&g);
+        drop(g);
+        let (h, l) = (heap.clone(), log.clone());
+        let report = Rc::new(RefCell::new(None));
+        let (r, done) = (report.clone(), Cell::new(false));
+        heap.add_collect_callback(move |p, _| {
+            if p == phase && !done.replace(true) {
+                // A cycle only the shutdown's own collections can find.
+                let late = Node::new(&h, &l, 2);
+                late.link(&late);
+                drop(late);
+                *r.borrow_mut() = Some(catch_unwind(AssertUnwindSafe(|| h.shutdown())));
+            }
+        });
+        let collected = catch_unwind(AssertUnwindSafe(|| heap.collect().collected));
+        let report = report.borrow_mut().take().expect("the callback ran");
+        if phase == CollectPhase::Start {
+            let msg = report.expect_err("shutdown at Start panics");
+            let msg = msg.downcast_ref::<&str>().copied().unwrap_or_default();
+            assert!(msg.contains("while one of its collections runs"), "{msg}");
+            // The collection ran (its callbacks' cycle too), and returned normally.
+            assert_eq!(collected.ok(), Some(2));
+            assert!(!heap.is_shut_down());
+            assert!(heap.shutdown().leaks.is_empty());
+        } else {
+            let report = report.expect("shutdown at Stop runs");
+            assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+            assert_eq!(report.collected, 1, "the late cycle");
+            assert_eq!(collected.ok(), Some(1), "the first cycle");
+            assert!(heap.is_shut_down());
+        }
+        assert!(log.dropped(1) && log.dropped(2));
+        log.assert_no_double_drop();
+    }
 }
 
 #[test]

@@ -223,7 +223,9 @@ pub(crate) fn collect_automatic(heap: &Heap) {
 /// Runs one collection of generations `0..=generation`.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     let state = heap.state();
-    if state.collecting.get() || state.in_collect_callbacks.get() || state.life.get() == Life::Shut
+    if state.collecting.get()
+        || state.in_collect_callbacks.get().is_some()
+        || state.life.get() == Life::Shut
     {
         return CollectStats {
             generation,
@@ -350,13 +352,13 @@ fn run_collect_callbacks(
     if callbacks.is_empty() {
         return;
     }
-    state.in_collect_callbacks.set(true);
+    let outer = state.in_collect_callbacks.replace(Some(phase));
     for cb in callbacks {
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(phase, info))) {
             panic.get_or_insert(p);
         }
     }
-    state.in_collect_callbacks.set(false);
+    state.in_collect_callbacks.set(outer);
 }
 
 /// A collection without seeds (no young suspect in the generations collected, and
