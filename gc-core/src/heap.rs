@@ -1139,7 +1139,7 @@ impl Heap {
     /// # Panics
     /// If one of the heap's collections is running: called from a finalizer or a
     /// `Drop` the collector runs, or from a collection callback at
-    /// [`CollectPhase::Start`](crate::CollectPhase::Start). From a callback at
+    /// [`CollectPhase::Start`]. From a callback at
     /// `Stop`, or from a weak-reference callback (both run once the collection is
     /// over), the shutdown runs.
     ///
