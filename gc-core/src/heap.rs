@@ -198,15 +198,6 @@ impl HeapState {
         }
     }
 
-    /// Whether a collection of generations `0..=generation` has seeds
-    /// (`update_refs`): a young list collected may hold suspects, or, for a full
-    /// collection, `Pending` is not empty. Without seeds there is nothing to examine.
-    pub(crate) fn has_seeds(&self, generation: usize) -> bool {
-        self.may_hold_suspects[List::Young as usize].get()
-            || (generation >= 1 && self.may_hold_suspects[List::Middle as usize].get())
-            || (generation >= 2 && self.lens[List::Pending as usize].get() > 0)
-    }
-
     /// An object on `Young` or `Middle` became a suspect (its first lost reference).
     pub(crate) fn mark_young_suspect(&self, list: List) {
         debug_assert!(!list.is_fixed());

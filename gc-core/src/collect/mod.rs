@@ -233,7 +233,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
             ..CollectStats::default()
         };
     }
-    if !state.has_seeds(generation) && state.collect_callbacks.borrow().is_empty() {
+    if !update_refs::has_seeds(state, generation) && state.collect_callbacks.borrow().is_empty() {
         return collect_nothing(state, generation);
     }
     // Keep the heap alive even if user code drops its last handle meanwhile.

@@ -9,15 +9,30 @@ use crate::raw::{List, ObjPtr};
 /// rest of the set joins in `subtract_refs`, when a traversal reaches it. Each object
 /// gets `gc_refs` = its strong count and is pinned (`HeapState::add_to_set`).
 pub(crate) fn update_refs(heap: &HeapState, generation: usize, set: &mut Vec<ObjPtr>) {
-    let young: &[List] = match generation {
-        0 => &[List::Young],
-        _ => &[List::Young, List::Middle],
-    };
-    for &list in young {
+    for &list in young_lists(generation) {
         heap.take_suspects_into_set(list, set);
     }
     if generation >= 2 {
         heap.take_list_into_set(List::Pending, set);
+    }
+}
+
+/// Whether a collection of generations `0..=generation` has seeds for
+/// [`update_refs`] to take: a young list it collects may hold suspects, or, for a
+/// full collection, `Pending` is not empty. Without seeds there is nothing to
+/// examine.
+pub(crate) fn has_seeds(heap: &HeapState, generation: usize) -> bool {
+    young_lists(generation)
+        .iter()
+        .any(|&list| heap.may_hold_suspects[list as usize].get())
+        || (generation >= 2 && heap.lens[List::Pending as usize].get() > 0)
+}
+
+/// The young lists a collection of `generation` collects, whose suspects seed it.
+fn young_lists(generation: usize) -> &'static [List] {
+    match generation {
+        0 => &[List::Young],
+        _ => &[List::Young, List::Middle],
     }
 }
 
