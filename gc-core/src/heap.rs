@@ -312,11 +312,19 @@ impl HeapState {
     /// With `splice` (full collections), a list without suspects moving to `Old` is
     /// spliced on whole (`segments.rs`): O(1) instead of a walk that relabels every
     /// object.
+    #[inline]
     pub(crate) fn promote_unexamined(&self, from: List, to: List, splice: bool) -> usize {
         let moved = self.lens[from as usize].get();
         if moved == 0 {
             return 0;
         }
+        self.promote_list(from, to, splice, moved)
+    }
+
+    /// [`promote_unexamined`](HeapState::promote_unexamined) of a non-empty list of
+    /// `moved` objects.
+    #[inline(never)]
+    fn promote_list(&self, from: List, to: List, splice: bool, moved: usize) -> usize {
         if splice
             && to == List::Old
             && moved >= SPLICE_MIN
@@ -658,7 +666,7 @@ impl Heap {
     /// # Panics
     /// If called while the thread is exiting and its default heap is gone.
     pub fn current() -> Heap {
-        with_default_heap(Heap::clone).expect("the thread's default heap has been shut down")
+        on_default_heap(Heap::clone)
     }
 
     pub(crate) fn state(&self) -> &HeapState {
@@ -1179,8 +1187,13 @@ pub(crate) fn with_default_heap<R>(
     DEFAULT_HEAP.try_with(|h| f(&h.0))
 }
 
-fn default_heap() -> Heap {
-    Heap::current()
+/// Runs `f` with this thread's default heap, borrowed (the free functions: no
+/// handle is cloned and dropped around the call).
+///
+/// # Panics
+/// If the thread is exiting and its default heap is gone.
+fn on_default_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
+    with_default_heap(f).expect("the thread's default heap has been shut down")
 }
 
 /// Runs a full collection of this thread's default heap; see [`Heap::collect`].
@@ -1200,43 +1213,43 @@ fn default_heap() -> Heap {
 /// assert_eq!(collect().collected, 1);
 /// ```
 pub fn collect() -> CollectStats {
-    default_heap().collect()
+    on_default_heap(Heap::collect)
 }
 
 /// Collects generations `0..=generation` of the default heap; see
 /// [`Heap::collect_generation`].
 pub fn collect_generation(generation: usize) -> CollectStats {
-    default_heap().collect_generation(generation)
+    on_default_heap(|h| h.collect_generation(generation))
 }
 
 /// Turns automatic collection of the default heap on.
 pub fn enable() {
-    default_heap().enable()
+    on_default_heap(Heap::enable)
 }
 
 /// Turns automatic collection of the default heap off.
 pub fn disable() {
-    default_heap().disable()
+    on_default_heap(Heap::disable)
 }
 
 /// Whether automatic collection of the default heap is on.
 pub fn is_enabled() -> bool {
-    default_heap().is_enabled()
+    on_default_heap(Heap::is_enabled)
 }
 
 /// The default heap's counts; see [`Heap::get_count`].
 pub fn get_count() -> (usize, usize, usize) {
-    default_heap().get_count()
+    on_default_heap(Heap::get_count)
 }
 
 /// The default heap's thresholds; see [`Heap::get_threshold`].
 pub fn get_threshold() -> (usize, usize, usize) {
-    default_heap().get_threshold()
+    on_default_heap(Heap::get_threshold)
 }
 
 /// Sets the default heap's thresholds; see [`Heap::set_threshold`].
 pub fn set_threshold(t0: usize, t1: usize, t2: usize) {
-    default_heap().set_threshold(t0, t1, t2)
+    on_default_heap(|h| h.set_threshold(t0, t1, t2))
 }
 
 /// Runs the collection callbacks (user code) for one phase; their panics propagate

@@ -221,6 +221,11 @@ pub(crate) fn collect_automatic(heap: &Heap) {
 }
 
 /// Runs one collection of generations `0..=generation`.
+///
+/// The checks that may make it a skipped collection or one with nothing to examine
+/// come first, and the collection proper is out of line, so that an empty
+/// collection runs a short path without the general one's frame.
+#[inline]
 pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     let state = heap.state();
     if state.collecting.get()
@@ -236,6 +241,13 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> CollectStats {
     if !update_refs::has_seeds(state, generation) && state.collect_callbacks.borrow().is_empty() {
         return collect_nothing(state, generation);
     }
+    collect_examining(heap, generation)
+}
+
+/// [`collect`] once there is something to examine or a callback to call.
+#[inline(never)]
+fn collect_examining(heap: &Heap, generation: usize) -> CollectStats {
+    let state = heap.state();
     // Keep the heap alive even if user code drops its last handle meanwhile.
     let _keep = heap.clone();
     let mut panic = None;
@@ -447,8 +459,8 @@ fn promote_unexamined(state: &HeapState, generation: usize) -> usize {
 /// CPython's count bookkeeping: collecting generation g resets the counts of
 /// generations 0..=g and counts one collection of g against generation g + 1.
 fn account_generations(state: &HeapState, generation: usize) {
-    for g in 0..=generation {
-        state.count[g].set(0);
+    for c in &state.count[..=generation] {
+        c.set(0);
     }
     if generation + 1 < GENERATIONS {
         let c = &state.count[generation + 1];

@@ -30,10 +30,10 @@ pub(crate) fn has_seeds(heap: &HeapState, generation: usize) -> bool {
 
 /// The young lists a collection of `generation` collects, whose suspects seed it.
 fn young_lists(generation: usize) -> &'static [List] {
-    match generation {
-        0 => &[List::Young],
-        _ => &[List::Young, List::Middle],
-    }
+    const YOUNG: [List; 2] = [List::Young, List::Middle];
+    // A prefix of a constant array (not a `match` between two slices), so that
+    // the loops over it unroll.
+    &YOUNG[..generation.min(1) + 1]
 }
 
 /// The lists whose objects join the set of a collection of `generation` when a
