@@ -48,8 +48,6 @@ type ExitHook = (u64, Box<dyn FnOnce()>);
 /// The state of one heap. Objects point at it; it outlives every object that is not
 /// an orphan (see `shutdown.rs`).
 pub(crate) struct HeapState {
-    /// First object of each linked list, indexed by `List as usize` (0..5).
-    pub(crate) heads: [Cell<Option<ObjPtr>>; 5],
     /// Length of each linked list.
     pub(crate) lens: [Cell<usize>; 5],
     /// What each object label means, and the segment bookkeeping (`segments.rs`).
@@ -133,7 +131,6 @@ fn kept_buffer(buffer: Vec<ObjPtr>, used: usize) -> Vec<ObjPtr> {
 impl HeapState {
     fn new() -> Self {
         HeapState {
-            heads: Default::default(),
             lens: Default::default(),
             labels: Labels::new(),
             vtables: HeapVTables::default(),
@@ -172,8 +169,36 @@ impl HeapState {
         id
     }
 
+    /// The head of a linked list (for `Old`, of its own chain, without the runs:
+    /// see [`chains`](HeapState::chains)).
+    #[inline]
     pub(crate) fn head(&self, list: List) -> &Cell<Option<ObjPtr>> {
-        &self.heads[list as usize]
+        self.labels.head(list)
+    }
+
+    /// The first object of each chain `list` is made of: its head, and for `Old`
+    /// the runs (`segments.rs`).
+    fn chains(&self, list: List) -> Vec<ObjPtr> {
+        let mut chains: Vec<ObjPtr> = self.head(list).get().into_iter().collect();
+        if list == List::Old {
+            chains.extend(self.labels.runs_on_old());
+        }
+        chains
+    }
+
+    /// Puts the chain `first ..= last` (linked to each other, labelled for `to`) at
+    /// the front of `to`, `count` objects in all.
+    fn join_front(&self, to: List, first: ObjPtr, last: ObjPtr, count: usize) {
+        let head = self.head(to);
+        let old_first = head.get();
+        last.set_next_in_list(old_first);
+        if let Some(h) = old_first {
+            h.set_prev_in_list(Some(last));
+        }
+        head.set(Some(first));
+        self.labels.chain_linked(to, last, old_first.is_none());
+        let len = &self.lens[to as usize];
+        len.set(len.get() + count);
     }
 
     /// Links `obj` (detached) at the front of `list`.
@@ -212,7 +237,7 @@ impl HeapState {
             list.is_linked(),
             "unlink of an object on no list ({list:?})"
         );
-        let (prev, next) = obj.unlink(self.head(list));
+        let (prev, next) = obj.unlink(self.labels.chain_head(label));
         self.labels.unlinked(list, label, obj, prev, next);
         let len = &self.lens[list as usize];
         len.set(len.get() - 1);
@@ -229,8 +254,11 @@ impl HeapState {
             "move of an object on {from:?} to {to:?}"
         );
         let was_empty = self.head(to).get().is_none();
-        let (prev, next) =
-            obj.move_to_front(self.head(from), self.head(to), self.labels.link_label(to));
+        let (prev, next) = obj.move_to_front(
+            self.labels.chain_head(label),
+            self.head(to),
+            self.labels.link_label(to),
+        );
         self.labels.unlinked(from, label, obj, prev, next);
         let len = &self.lens[from as usize];
         len.set(len.get() - 1);
@@ -268,18 +296,22 @@ impl HeapState {
     /// Moves every object of `list` into a collection's set, as `add_to_set` does
     /// for one object, without unlinking them one by one: the whole list is taken.
     pub(crate) fn take_list_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
-        let mut cur = self.head(list).take();
+        let chains = self.chains(list);
+        self.head(list).set(None);
         let len = self.lens[list as usize].replace(0);
         self.labels.list_taken(list);
         set.reserve(len);
-        while let Some(obj) = cur {
-            // Read the link before `set_gc_refs` overwrites it.
-            cur = obj.next_in_list();
-            obj.set_list(List::Collecting);
-            obj.clear_prev();
-            obj.set_gc_refs(obj.strong() as usize);
-            obj.inc_strong();
-            set.push(obj);
+        for first in chains {
+            let mut cur = Some(first);
+            while let Some(obj) = cur {
+                // Read the link before `set_gc_refs` overwrites it.
+                cur = obj.next_in_list();
+                obj.set_list(List::Collecting);
+                obj.clear_prev();
+                obj.set_gc_refs(obj.strong() as usize);
+                obj.inc_strong();
+                set.push(obj);
+            }
         }
     }
 
@@ -331,13 +363,15 @@ impl HeapState {
             && !self.may_hold_suspects[from as usize].get()
         {
             self.debug_check_no_suspects(from);
-            let first = self.head(from).take().expect("a non-empty list has a head");
             self.lens[from as usize].set(0);
-            let old = self.head(List::Old);
-            self.labels.splice_onto_old(from, first, moved, old.get());
-            old.set(Some(first));
+            let relabelled = self.labels.splice_onto_old(from, moved);
             let len = &self.lens[List::Old as usize];
             len.set(len.get() + moved);
+            if let Some((first, last)) = relabelled {
+                // A run whose segment was reused, now of `Old`'s own chain (already
+                // counted on `Old`).
+                self.join_front(List::Old, first, last, 0);
+            }
             return moved;
         }
         // One pass that relabels each object in place (and takes the suspects out for
@@ -393,16 +427,7 @@ impl HeapState {
             }
         }
         if let (Some(first), Some(last)) = (first, last) {
-            let head = self.head(to);
-            let old_first = head.get();
-            last.set_next_in_list(old_first);
-            if let Some(h) = old_first {
-                h.set_prev_in_list(Some(last));
-            }
-            head.set(Some(first));
-            self.labels.chain_linked(to, last, old_first.is_none());
-            let len = &self.lens[to as usize];
-            len.set(len.get() + kept);
+            self.join_front(to, first, last, kept);
             if suspects {
                 // Only `Middle` keeps suspects (to `Old`, they went to `Pending`).
                 self.may_hold_suspects[to as usize].set(true);
@@ -425,7 +450,7 @@ impl HeapState {
     pub(crate) fn check_labels(&self) {
         let total: usize = self.lens.iter().map(Cell::get).sum();
         if total <= 20_000 {
-            self.labels.check(&self.heads, &self.lens);
+            self.labels.check(&self.lens);
         }
     }
 
@@ -451,10 +476,12 @@ impl HeapState {
     pub(crate) fn all_objects(&self, lists: &[List]) -> Vec<ObjPtr> {
         let mut out = Vec::new();
         for &list in lists {
-            let mut cur = self.head(list).get();
-            while let Some(obj) = cur {
-                out.push(obj);
-                cur = obj.next_in_list();
+            for first in self.chains(list) {
+                let mut cur = Some(first);
+                while let Some(obj) = cur {
+                    out.push(obj);
+                    cur = obj.next_in_list();
+                }
             }
         }
         out
@@ -985,10 +1012,8 @@ impl Heap {
     /// never examine (CPython's `gc.freeze()`).
     pub fn freeze(&self) {
         let s = self.state();
-        for list in [List::Young, List::Middle, List::Pending, List::Old] {
-            while let Some(obj) = s.head(list).get() {
-                s.move_to(obj, List::Permanent);
-            }
+        for obj in s.all_objects(&[List::Young, List::Middle, List::Pending, List::Old]) {
+            s.move_to(obj, List::Permanent);
         }
         s.count[0].set(0);
     }

@@ -708,6 +708,13 @@ impl ObjPtr {
         NonNull::new(self.links().next.get().cast_mut()).map(ObjPtr)
     }
 
+    /// The `prev` link of a linked object (list checks of debug builds, tests).
+    #[cfg(any(test, debug_assertions))]
+    pub(crate) fn prev_in_list(self) -> Option<ObjPtr> {
+        debug_assert!(!self.is_on(List::Collecting) && !self.is_on(List::Unreachable));
+        NonNull::new(self.links().prev.get().cast_mut()).map(ObjPtr)
+    }
+
     /// Sets the `next` link of a linked object (splicing lists).
     #[inline]
     pub(crate) fn set_next_in_list(self, next: Option<ObjPtr>) {

@@ -5,16 +5,24 @@
 //! others are *segments*: this table maps each to `Young`, `Middle` or `Old` (or marks
 //! it free). Each young list is exactly one segment — every object linked onto it
 //! gets the list's current segment label — so when a collection moves a young list
-//! that holds no suspect to `Old` unexamined (`promote_unexamined`), it splices the
-//! list onto `Old` and remaps the segment, touching two objects instead of relabelling
-//! each; the young list gets a free segment.
+//! that holds no suspect to `Old` unexamined (`promote_unexamined`), it remaps the
+//! segment and keeps the list's chain as it is, touching no object instead of
+//! relabelling each; the young list gets a free segment.
 //!
-//! On `Old` a segment is a *run*: nothing is ever linked into the middle of a list
-//! (links go to the front), so the objects of a segment stay contiguous; its first
-//! and last objects and its length are kept up to date as objects leave. When no
-//! segment is free, the shortest run on `Old` is relabelled with the fixed `Old`
-//! label and its segment reused: an object is relabelled at most once on `Old`, and
-//! only if it stays there while many younger lists arrive.
+//! Every label has a chain: the objects carrying it, linked to each other (the
+//! first has no `prev`, the last no `next`), whose first object this table holds
+//! (`first`, indexed by label: the head of a fixed list is at the list's label, a
+//! young list's at its segment's). So an object's chain head is found from its
+//! label alone, and unlinking needs no test of which list it is on. A young list
+//! is its segment's chain; `Old` is the chain of the fixed `Old` label and the
+//! *runs*, the chains of the segments mapped to `Old`, whose last objects and
+//! lengths are kept here too. Walking `Old` walks each (`HeapState::chains`).
+//! Splicing a young list onto `Old` therefore writes no object, only this table:
+//! the young list's ends are cold when a full collection follows a long build
+//! (W5), and each write was a cache and TLB miss. When no segment is free, the shortest run on
+//! `Old` is relabelled with the fixed `Old` label, put at the front of `Old`'s own
+//! chain, and its segment reused: an object is relabelled at most once on `Old`,
+//! and only if it stays there while many younger lists arrive.
 //!
 //! What an object's first lost reference does depends on its list (`raw.rs`,
 //! `release_strong`): an object with a segment label and no suspect mark takes the
@@ -40,11 +48,11 @@ pub(crate) struct Labels {
     masks: [Cell<u32>; 8],
     /// The label an object linked onto each linked list gets (`List as usize`).
     link_label: [Cell<u32>; 5],
-    /// The last object of `Young` and `Middle` (their one segment's run).
-    tails: [Cell<Option<ObjPtr>>; 2],
-    /// For a segment on `Old`: the first and last object of its run, and its length.
+    /// The first object of each label's chain: the heads of the lists.
     first: [Cell<Option<ObjPtr>>; LABELS],
+    /// For a segment: the last object of its chain.
     last: [Cell<Option<ObjPtr>>; LABELS],
+    /// For a segment on `Old`: the length of its run.
     len: [Cell<usize>; LABELS],
 }
 
@@ -54,7 +62,6 @@ impl Labels {
             list: core::array::from_fn(|_| Cell::new(List::Detached)),
             masks: Default::default(),
             link_label: core::array::from_fn(|l| Cell::new(l as u32)),
-            tails: Default::default(),
             first: Default::default(),
             last: Default::default(),
             len: Default::default(),
@@ -112,12 +119,25 @@ impl Labels {
         self.link_label[list as usize].get()
     }
 
+    /// The head of `list` (a linked list): the first object of the chain of its
+    /// link label.
+    #[inline]
+    pub(crate) fn head(&self, list: List) -> &Cell<Option<ObjPtr>> {
+        &self.first[self.link_label(list) as usize]
+    }
+
+    /// The head of the chain of the objects with `label`, for unlinking one.
+    #[inline]
+    pub(crate) fn chain_head(&self, label: u32) -> &Cell<Option<ObjPtr>> {
+        &self.first[label as usize]
+    }
+
     /// After a chain of objects carrying `list`'s link label, whose last object is
     /// `last`, was put at the front of `list` (empty before if `was_empty`).
     #[inline]
     pub(crate) fn chain_linked(&self, list: List, last: ObjPtr, was_empty: bool) {
         if !list.is_fixed() && was_empty {
-            self.tails[list as usize].set(Some(last));
+            self.last[self.link_label(list) as usize].set(Some(last));
         }
     }
 
@@ -132,29 +152,28 @@ impl Labels {
         prev: Option<ObjPtr>,
         next: Option<ObjPtr>,
     ) {
-        if !list.is_fixed() {
+        // The unlink has updated the chain's head (`first`); a segment's last
+        // object is kept here.
+        if label >= FIRST_SEGMENT {
+            debug_assert_ne!(self.first[label as usize].get(), Some(obj));
             if next.is_none() {
-                self.tails[list as usize].set(prev);
+                self.last[label as usize].set(prev);
             }
-        } else if label >= FIRST_SEGMENT {
-            self.left_run(label, obj, prev, next);
+            if list == List::Old {
+                self.left_run(label);
+            }
         }
     }
 
-    /// `obj` left the run of segment `s` on `Old`.
-    fn left_run(&self, s: u32, obj: ObjPtr, prev: Option<ObjPtr>, next: Option<ObjPtr>) {
+    /// An object left the run of segment `s` on `Old`.
+    fn left_run(&self, s: u32) {
         let i = s as usize;
         let len = self.len[i].get() - 1;
         self.len[i].set(len);
         if len == 0 {
+            debug_assert!(self.first[i].get().is_none() && self.last[i].get().is_none());
             self.free(s);
             return;
-        }
-        if self.first[i].get() == Some(obj) {
-            self.first[i].set(next);
-        }
-        if self.last[i].get() == Some(obj) {
-            self.last[i].set(prev);
         }
         debug_assert!(self.first[i].get().is_some_and(|o| o.label() == s));
         debug_assert!(self.last[i].get().is_some_and(|o| o.label() == s));
@@ -168,12 +187,25 @@ impl Labels {
         self.len[i].set(0);
     }
 
+    /// The first object of each run on `Old`.
+    pub(crate) fn runs_on_old(&self) -> impl Iterator<Item = ObjPtr> + '_ {
+        (FIRST_SEGMENT..LABELS as u32)
+            .filter(|&s| self.list[s as usize].get() == List::Old)
+            .map(|s| {
+                self.first[s as usize]
+                    .get()
+                    .expect("a run on Old is not empty")
+            })
+    }
+
     /// Forgets the last object of `list`, or for `Old` its runs (the whole list was
-    /// taken off: its objects are relabelled by the caller).
+    /// taken off, runs included, and its head emptied: its objects are relabelled
+    /// by the caller).
     #[inline]
     pub(crate) fn list_taken(&self, list: List) {
+        debug_assert!(self.head(list).get().is_none());
         if !list.is_fixed() {
-            self.tails[list as usize].set(None);
+            self.last[self.link_label(list) as usize].set(None);
         } else if list == List::Old {
             for s in FIRST_SEGMENT..LABELS as u32 {
                 if self.list[s as usize].get() == List::Old {
@@ -183,99 +215,101 @@ impl Labels {
         }
     }
 
-    /// Splices the whole young list `from` (`len` objects, starting at `first`; none
-    /// is a suspect) onto the front of `Old`, whose first object is `old_head`. The
-    /// caller has taken `from`'s head, makes `first` the head of `Old` and moves the
-    /// counts.
-    pub(crate) fn splice_onto_old(
-        &self,
-        from: List,
-        first: ObjPtr,
-        len: usize,
-        old_head: Option<ObjPtr>,
-    ) {
+    /// Makes the whole young list `from` (`len` objects; none is a suspect) a run
+    /// on `Old`: its segment's chain stays as it is, and no object is touched. The
+    /// caller moves the counts. If a run had to be relabelled to free a segment,
+    /// returns its first and last objects: the caller puts that chain at the front
+    /// of `Old`'s own.
+    #[must_use]
+    pub(crate) fn splice_onto_old(&self, from: List, len: usize) -> Option<(ObjPtr, ObjPtr)> {
         debug_assert!(!from.is_fixed() && len > 0);
         let s = self.link_label(from);
-        let last = self.tails[from as usize]
-            .take()
-            .expect("a non-empty young list has a last object");
-        // A fresh segment for `from` first: reusing one relabels a run on `Old`, which
-        // must not be the one spliced now.
-        let fresh = self.free_segment();
+        debug_assert!(
+            self.first[s as usize].get().is_some() && self.last[s as usize].get().is_some()
+        );
+        // A fresh segment (an empty chain) for `from` first: reusing one relabels a
+        // run on `Old`, which must not be the one spliced now.
+        let (fresh, relabelled) = self.free_segment();
         self.map(fresh, from);
         self.link_label[from as usize].set(fresh);
-
-        last.set_next_in_list(old_head);
-        if let Some(h) = old_head {
-            h.set_prev_in_list(Some(last));
-        }
-        let i = s as usize;
         self.map(s, List::Old);
-        self.first[i].set(Some(first));
-        self.last[i].set(Some(last));
-        self.len[i].set(len);
+        self.len[s as usize].set(len);
+        relabelled
     }
 
     /// A free segment; if there is none, the shortest run on `Old` is relabelled
-    /// `Old` and its segment freed.
-    fn free_segment(&self) -> u32 {
+    /// `Old` and its segment freed, and that run's first and last objects returned
+    /// with it (a chain for the caller to join to `Old`'s own).
+    fn free_segment(&self) -> (u32, Option<(ObjPtr, ObjPtr)>) {
         let segments = FIRST_SEGMENT..LABELS as u32;
         if let Some(s) = segments
             .clone()
             .find(|&s| self.list[s as usize].get() == List::Detached)
         {
-            return s;
+            return (s, None);
         }
         let s = segments
             .filter(|&s| self.list[s as usize].get() == List::Old)
             .min_by_key(|&s| self.len[s as usize].get())
             .expect("with every segment taken, all but the two young ones are on Old");
         let i = s as usize;
-        let mut cur = self.first[i].get();
+        let run = (
+            self.first[i].get().expect("a run on Old is not empty"),
+            self.last[i].get().expect("a run on Old is not empty"),
+        );
+        let mut cur = Some(run.0);
         for _ in 0..self.len[i].get() {
             let obj = cur.expect("a segment run is as long as its length says");
             debug_assert_eq!(obj.label(), s);
             obj.set_list(List::Old);
             cur = obj.next_in_list();
         }
-        debug_assert!(cur.is_none_or(|o| o.label() != s));
+        debug_assert!(cur.is_none(), "a run ends its chain");
         self.free(s);
-        s
+        (s, Some(run))
     }
 
     /// Checks the bookkeeping against the lists (debug builds, small heaps): every
     /// linked object's label maps to the list it is on, the young tails are right,
-    /// and each run on `Old` is contiguous and as long as recorded.
+    /// `Old`'s own chain holds only the fixed `Old` label, and each run on `Old` is a
+    /// chain of its segment's objects, as long as recorded.
     #[cfg(debug_assertions)]
-    pub(crate) fn check(&self, heads: &[Cell<Option<ObjPtr>>; 5], lens: &[Cell<usize>; 5]) {
+    pub(crate) fn check(&self, lens: &[Cell<usize>; 5]) {
         let mut counted = [0usize; LABELS];
         for list in List::LINKED {
             let before: usize = counted.iter().sum();
-            let mut cur = heads[list as usize].get();
-            let mut last = None;
-            let mut prev_label = None;
-            while let Some(obj) = cur {
-                let label = obj.label();
-                assert_eq!(
-                    self.list_of(label),
-                    list,
-                    "{obj:?} has a label of another list"
-                );
-                if label >= FIRST_SEGMENT && list == List::Old {
-                    if prev_label != Some(label) {
-                        assert_eq!(self.first[label as usize].get(), Some(obj));
-                    }
-                    if obj.next_in_list().is_none_or(|n| n.label() != label) {
-                        assert_eq!(self.last[label as usize].get(), Some(obj));
-                    }
-                }
-                counted[label as usize] += 1;
-                prev_label = Some(label);
-                last = Some(obj);
-                cur = obj.next_in_list();
+            let mut chains = vec![self.head(list).get()];
+            if list == List::Old {
+                chains.extend(self.runs_on_old().map(Some));
             }
-            if !list.is_fixed() {
-                assert_eq!(self.tails[list as usize].get(), last, "{list:?} tail");
+            for (c, mut cur) in chains.into_iter().enumerate() {
+                let mut last = None;
+                let run = cur.map(ObjPtr::label).filter(|_| c > 0);
+                if let Some(s) = run {
+                    assert!(s >= FIRST_SEGMENT, "a run of a fixed label");
+                }
+                while let Some(obj) = cur {
+                    let label = obj.label();
+                    assert_eq!(
+                        self.list_of(label),
+                        list,
+                        "{obj:?} has a label of another list"
+                    );
+                    if list == List::Old {
+                        assert_eq!(Some(label).filter(|&l| l >= FIRST_SEGMENT), run);
+                    }
+                    assert_eq!(obj.prev_in_list(), last, "{obj:?}'s prev link");
+                    counted[label as usize] += 1;
+                    last = Some(obj);
+                    cur = obj.next_in_list();
+                }
+                if let Some(s) = run {
+                    assert_eq!(self.last[s as usize].get(), last, "last of run {s}");
+                }
+                if c == 0 && !list.is_fixed() {
+                    let tail = self.last[self.link_label(list) as usize].get();
+                    assert_eq!(tail, last, "{list:?} tail");
+                }
             }
             let on_list: usize = counted.iter().sum::<usize>() - before;
             assert_eq!(on_list, lens[list as usize].get(), "length of {list:?}");
@@ -346,10 +380,23 @@ mod tests {
         let heap = Heap::new();
         heap.disable();
         let drops = Rc::new(Cell::new(0));
+        // An earlier run on `Old`, which a splice could have joined the list to.
+        let earlier: Vec<_> = (0..2).map(|_| node(&heap, &drops)).collect();
+        heap.collect();
         let nodes: Vec<_> = (0..4).map(|_| node(&heap, &drops)).collect();
         let young_label = nodes[0].obj().label();
         assert!(young_label >= FIRST_SEGMENT);
         assert_eq!(heap.state().labels.list_of(young_label), List::Young);
+        let links = |ns: &[Gc<Node>]| -> Vec<_> {
+            ns.iter()
+                .map(|n| (n.obj().prev_in_list(), n.obj().next_in_list()))
+                .collect()
+        };
+        let before = links(&nodes);
+        assert_eq!(
+            before[0].1, None,
+            "the first node allocated is the last linked"
+        );
 
         let stats = heap.collect();
         assert_eq!(stats.candidates, 0, "no suspect: nothing examined");
@@ -357,6 +404,9 @@ mod tests {
             assert_eq!(n.obj().label(), young_label, "not relabelled");
             assert_eq!(n.obj().list(), List::Old);
         }
+        assert_eq!(links(&nodes), before, "a splice writes no object");
+        assert_eq!(heap.state().head(List::Old).get(), None, "Old's own chain");
+        assert_eq!(heap.state().all_objects(&[List::Old]).len(), 6);
         assert_eq!(heap.state().labels.list_of(young_label), List::Old);
         let fresh = heap.state().labels.link_label(List::Young);
         assert_ne!(fresh, young_label, "the young list got a fresh segment");
@@ -375,6 +425,8 @@ mod tests {
         assert_eq!(drops.get(), 3);
         drop(nodes);
         assert_eq!(drops.get(), 5);
+        drop(earlier);
+        assert_eq!(drops.get(), 7);
     }
 
     /// A deterministic random mix of allocations, links, drops and collections of
