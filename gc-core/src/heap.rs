@@ -1012,8 +1012,15 @@ impl Heap {
     /// never examine (CPython's `gc.freeze()`).
     pub fn freeze(&self) {
         let s = self.state();
-        for obj in s.all_objects(&[List::Young, List::Middle, List::Pending, List::Old]) {
-            s.move_to(obj, List::Permanent);
+        for list in [List::Young, List::Middle, List::Pending, List::Old] {
+            for first in s.chains(list) {
+                let mut cur = Some(first);
+                while let Some(obj) = cur {
+                    // Read the link before the move rewrites it.
+                    cur = obj.next_in_list();
+                    s.move_to(obj, List::Permanent);
+                }
+            }
         }
         s.count[0].set(0);
     }
