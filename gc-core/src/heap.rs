@@ -176,14 +176,15 @@ impl HeapState {
         self.labels.head(list)
     }
 
-    /// The first object of each chain `list` is made of: its head, and for `Old`
-    /// the runs (`segments.rs`).
-    fn chains(&self, list: List) -> Vec<ObjPtr> {
-        let mut chains: Vec<ObjPtr> = self.head(list).get().into_iter().collect();
-        if list == List::Old {
-            chains.extend(self.labels.runs_on_old());
-        }
-        chains
+    /// The first object of each chain `list` is made of, as they are now: its head,
+    /// and for `Old` the runs (`segments.rs`; only then is a vector allocated).
+    fn chains(&self, list: List) -> impl Iterator<Item = ObjPtr> {
+        let runs: Vec<ObjPtr> = if list == List::Old {
+            self.labels.runs_on_old().collect()
+        } else {
+            Vec::new()
+        };
+        self.head(list).get().into_iter().chain(runs)
     }
 
     /// Puts the chain `first ..= last` (linked to each other, labelled for `to`) at

@@ -19,10 +19,10 @@
 //! lengths are kept here too. Walking `Old` walks each (`HeapState::chains`).
 //! Splicing a young list onto `Old` therefore writes no object, only this table:
 //! the young list's ends are cold when a full collection follows a long build
-//! (W5), and each write was a cache and TLB miss. When no segment is free, the shortest run on
-//! `Old` is relabelled with the fixed `Old` label, put at the front of `Old`'s own
-//! chain, and its segment reused: an object is relabelled at most once on `Old`,
-//! and only if it stays there while many younger lists arrive.
+//! (W5), and each write was a cache and TLB miss. When no segment is free, the
+//! shortest run on `Old` is relabelled with the fixed `Old` label, put at the front
+//! of `Old`'s own chain, and its segment reused: an object is relabelled at most
+//! once on `Old`, and only if it stays there while many younger lists arrive.
 //!
 //! What an object's first lost reference does depends on its list (`raw.rs`,
 //! `release_strong`): an object with a segment label and no suspect mark takes the
