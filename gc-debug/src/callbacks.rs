@@ -13,9 +13,9 @@ use gc_core::{CallbackId, CollectInfo, CollectPhase, Heap};
 /// collection requested from one (explicitly, or by allocating past a threshold) is
 /// skipped and returns with [`CollectStats::skipped`](gc_core::CollectStats::skipped)
 /// set, as `gc.collect()` returns 0 from a CPython callback: otherwise a callback
-/// that collects would call itself again without end. A panicking callback does not stop the collection nor the
-/// other callbacks; its panic resumes when the collection returns (CPython reports
-/// callback exceptions as unraisable).
+/// that collects would call itself again without end. A panicking callback does not
+/// stop the collection nor the other callbacks; its panic resumes when the
+/// collection returns (CPython reports callback exceptions as unraisable).
 ///
 /// # Examples
 ///
