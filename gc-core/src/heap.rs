@@ -62,11 +62,6 @@ pub(crate) struct HeapState {
     pub(crate) vtables: HeapVTables,
     /// The memory of this heap's tracked objects (`pool.rs`).
     pub(crate) pools: PoolsHandle,
-    /// For `Young` and `Middle` (indexed by `List as usize`): `false` only if no
-    /// object on that list is a suspect, so a collection can skip walking it for
-    /// seeds. Set by `link` and by a first lost reference (`mark_young_suspect`);
-    /// cleared by the walk that takes the list's suspects.
-    pub(crate) may_hold_suspects: [Cell<bool>; 2],
     /// CPython's `get_count()`: net tracked allocations since the last generation-0
     /// collection, generation-0 collections since the last generation-1 collection,
     /// generation-1 collections since the last full collection.
@@ -137,7 +132,6 @@ impl HeapState {
             pools: PoolsHandle::new(),
             set_buffer: Cell::new(Vec::new()),
             sort_buffer: Cell::new(Vec::new()),
-            may_hold_suspects: Default::default(),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
             young_scale: Cell::new(1),
@@ -177,14 +171,56 @@ impl HeapState {
     }
 
     /// The first object of each chain `list` is made of, as they are now: its head,
-    /// and for `Old` the runs (`segments.rs`; only then is a vector allocated).
+    /// for a young list its suspects (`suspects`), and for `Old` the runs
+    /// (`segments.rs`; only then is a vector allocated).
     fn chains(&self, list: List) -> impl Iterator<Item = ObjPtr> {
         let runs: Vec<ObjPtr> = if list == List::Old {
             self.labels.runs_on_old().collect()
         } else {
             Vec::new()
         };
-        self.head(list).get().into_iter().chain(runs)
+        let suspects = if list.is_fixed() {
+            None
+        } else {
+            self.suspects(list).get()
+        };
+        self.head(list)
+            .get()
+            .into_iter()
+            .chain(suspects)
+            .chain(runs)
+    }
+
+    /// The head of the chain of the suspects of `Young` or `Middle`: the objects of
+    /// the list that lost a reference since a collection last examined them, kept
+    /// apart from the rest (the list's head) so that a collection takes them without
+    /// walking the list. Their label is the list's own number (a fixed label, see
+    /// `List::from_fixed_label`).
+    #[inline]
+    pub(crate) fn suspects(&self, list: List) -> &Cell<Option<ObjPtr>> {
+        debug_assert!(!list.is_fixed());
+        self.labels.chain_head(list as u32)
+    }
+
+    /// Whether `Young` or `Middle` holds a suspect.
+    #[inline]
+    pub(crate) fn has_suspects(&self, list: List) -> bool {
+        self.suspects(list).get().is_some()
+    }
+
+    /// The label `obj` gets when linked onto `list`: a suspect's on a young list,
+    /// the list's link label otherwise.
+    #[inline]
+    fn label_on(&self, obj: ObjPtr, list: List) -> u32 {
+        if list.is_fixed() {
+            // A fixed list's link label is its number (a constant where `list` is).
+            debug_assert_eq!(self.labels.link_label(list), list as u32);
+            list as u32
+        } else if obj.is_suspect() {
+            list as u32
+        } else {
+            self.labels.link_label(list)
+        }
     }
 
     /// Puts the chain `first ..= last` (linked to each other, labelled for `to`) at
@@ -197,37 +233,63 @@ impl HeapState {
             h.set_prev_in_list(Some(last));
         }
         head.set(Some(first));
-        self.labels.chain_linked(to, last, old_first.is_none());
+        self.labels
+            .chain_linked(self.labels.link_label(to), last, old_first.is_none());
         let len = &self.lens[to as usize];
         len.set(len.get() + count);
     }
 
-    /// Links `obj` (detached) at the front of `list`.
+    /// Links `obj` (detached) at the front of `list`, or of the list's suspects if
+    /// it is a suspect and `list` a young list.
     #[inline]
     pub(crate) fn link(&self, obj: ObjPtr, list: List) {
-        debug_assert!(obj.is_on(List::Detached));
-        let head = self.head(list);
-        let was_empty = head.get().is_none();
-        obj.link_front(head, self.labels.link_label(list));
-        self.linked(obj, list, was_empty);
+        self.link_with(obj, list, self.label_on(obj, list));
     }
 
-    /// The bookkeeping after `obj` was put at the front of `list` (empty before if
-    /// `was_empty`): the list's tail, its length, its suspect flag.
+    /// Links `obj`, a new object (detached, not a suspect), at the front of `Young`.
     #[inline]
-    fn linked(&self, obj: ObjPtr, list: List, was_empty: bool) {
-        self.labels.chain_linked(list, obj, was_empty);
+    pub(crate) fn link_new(&self, obj: ObjPtr) {
+        debug_assert!(obj.is_on(List::Detached) && !obj.is_suspect());
+        let head = self.head(List::Young);
+        let was_empty = head.get().is_none();
+        obj.link_front(head, self.labels.link_label(List::Young));
+        if was_empty {
+            self.labels.young_linked(List::Young, obj);
+        }
+        let len = &self.lens[List::Young as usize];
+        len.set(len.get() + 1);
+    }
+
+    /// Links `obj` (detached) at the front of the chain of `label`, a label of `list`.
+    #[inline]
+    fn link_with(&self, obj: ObjPtr, list: List, label: u32) {
+        debug_assert!(obj.is_on(List::Detached));
+        let head = self.labels.chain_head(label);
+        let was_empty = head.get().is_none();
+        obj.link_front(head, label);
+        self.linked(obj, list, label, was_empty);
+    }
+
+    /// The bookkeeping after `obj` was put at the front of the chain of `label`, of
+    /// `list` (empty before if `was_empty`): the chain's tail, the list's length.
+    #[inline]
+    fn linked(&self, obj: ObjPtr, list: List, label: u32, was_empty: bool) {
+        self.labels.chain_linked(label, obj, was_empty);
         let len = &self.lens[list as usize];
         len.set(len.get() + 1);
-        if matches!(list, List::Young | List::Middle) && obj.is_suspect() {
-            self.may_hold_suspects[list as usize].set(true);
-        }
     }
 
-    /// An object on `Young` or `Middle` became a suspect (its first lost reference).
-    pub(crate) fn mark_young_suspect(&self, list: List) {
-        debug_assert!(!list.is_fixed());
-        self.may_hold_suspects[list as usize].set(true);
+    /// An object on `Young` or `Middle` (`list`) became a suspect (its first lost
+    /// reference): it moves to the list's suspects, where the next collection of the
+    /// list finds it without a walk.
+    pub(crate) fn mark_young_suspect(&self, obj: ObjPtr, list: List) {
+        debug_assert!(!list.is_fixed() && obj.is_suspect());
+        let label = obj.label();
+        let to = self.suspects(list);
+        let was_empty = to.get().is_none();
+        let (prev, next) = obj.move_to_front(self.labels.chain_head(label), to, list as u32);
+        self.labels.unlinked(list, label, obj, prev, next);
+        self.labels.chain_linked(list as u32, obj, was_empty);
     }
 
     /// Unlinks `obj` from the list it is on.
@@ -244,9 +306,12 @@ impl HeapState {
         len.set(len.get() - 1);
     }
 
-    /// Moves `obj` from the list it is on to the front of `to` (another linked list):
-    /// `unlink` then `link`, fused (`ObjPtr::move_to_front`: one check of the object,
-    /// one label write).
+    /// Moves `obj` from the list it is on to the front of `to` (another linked list;
+    /// of its suspects if `obj` is a suspect and `to` a young list): `unlink` then
+    /// `link`, fused (`ObjPtr::move_to_front`: one check of the object, one label
+    /// write). Always inlined, so that the destination's label is a constant where
+    /// `to` is one (`mark_pending`).
+    #[inline(always)]
     pub(crate) fn move_to(&self, obj: ObjPtr, to: List) {
         let label = obj.label();
         let from = self.labels.list_of(label);
@@ -254,16 +319,14 @@ impl HeapState {
             from.is_linked() && from != to,
             "move of an object on {from:?} to {to:?}"
         );
-        let was_empty = self.head(to).get().is_none();
-        let (prev, next) = obj.move_to_front(
-            self.labels.chain_head(label),
-            self.head(to),
-            self.labels.link_label(to),
-        );
+        let to_label = self.label_on(obj, to);
+        let head = self.labels.chain_head(to_label);
+        let was_empty = head.get().is_none();
+        let (prev, next) = obj.move_to_front(self.labels.chain_head(label), head, to_label);
         self.labels.unlinked(from, label, obj, prev, next);
         let len = &self.lens[from as usize];
         len.set(len.get() - 1);
-        self.linked(obj, to, was_empty);
+        self.linked(obj, to, to_label, was_empty);
     }
 
     /// The last strong handle of a live tracked object went away: take it out of the
@@ -297,43 +360,50 @@ impl HeapState {
     /// Moves every object of `list` into a collection's set, as `add_to_set` does
     /// for one object, without unlinking them one by one: the whole list is taken.
     pub(crate) fn take_list_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
+        debug_assert!(list.is_fixed(), "a young list is taken by its suspects");
         let chains = self.chains(list);
         self.head(list).set(None);
         let len = self.lens[list as usize].replace(0);
         self.labels.list_taken(list);
         set.reserve(len);
         for first in chains {
-            let mut cur = Some(first);
-            while let Some(obj) = cur {
-                // Read the link before `set_gc_refs` overwrites it.
-                cur = obj.next_in_list();
-                obj.set_list(List::Collecting);
-                obj.clear_prev();
-                obj.set_gc_refs(obj.strong() as usize);
-                obj.inc_strong();
-                set.push(obj);
-            }
+            Self::take_chain_into_set(first, set);
         }
+    }
+
+    /// Moves the chain that starts at `first` (already cut off its list) into a
+    /// collection's set, as `add_to_set` does for one object; returns its length.
+    fn take_chain_into_set(first: ObjPtr, set: &mut Vec<ObjPtr>) -> usize {
+        let mut cur = Some(first);
+        let mut taken = 0;
+        while let Some(obj) = cur {
+            // Read the link before `set_gc_refs` overwrites it.
+            cur = obj.next_in_list();
+            obj.set_list(List::Collecting);
+            obj.clear_prev();
+            obj.set_gc_refs(obj.strong() as usize);
+            obj.inc_strong();
+            set.push(obj);
+            taken += 1;
+        }
+        taken
     }
 
     /// Moves the suspects of `list` (objects that lost a reference since a collection
     /// last verified them) into a collection's set, as `add_to_set` does: they seed a
-    /// collection, which reaches the rest of what it examines from them.
+    /// collection, which reaches the rest of what it examines from them. They are a
+    /// chain of their own (`suspects`), taken whole: the rest of the list is not
+    /// walked.
     pub(crate) fn take_suspects_into_set(&self, list: List, set: &mut Vec<ObjPtr>) {
-        if !self.may_hold_suspects[list as usize].replace(false) {
-            // No suspect on the list: nothing to walk. (Debug builds, the whole test
-            // suite included, check the claim.)
-            self.debug_check_no_suspects(list);
+        let Some(first) = self.suspects(list).take() else {
+            // Debug builds, the whole test suite included, check that no suspect
+            // is elsewhere on the list.
+            self.debug_check_suspects(list);
             return;
-        }
-        let mut cur = self.head(list).get();
-        while let Some(obj) = cur {
-            // Read the link before `add_to_set` unlinks the object.
-            cur = obj.next_in_list();
-            if obj.is_suspect() {
-                self.add_to_set(obj, set);
-            }
-        }
+        };
+        let taken = Self::take_chain_into_set(first, set);
+        let len = &self.lens[list as usize];
+        len.set(len.get() - taken);
     }
 
     /// After a collection: moves every object left on `from` (none was examined, as
@@ -358,16 +428,22 @@ impl HeapState {
     /// `moved` objects.
     #[inline(never)]
     fn promote_list(&self, from: List, to: List, splice: bool, moved: usize) -> usize {
-        if splice
-            && to == List::Old
-            && moved >= SPLICE_MIN
-            && !self.may_hold_suspects[from as usize].get()
-        {
-            self.debug_check_no_suspects(from);
+        // The suspects first (few: they lost a reference while the collection ran user
+        // code): to `Pending` on the way to `Old`, to `to`'s suspects otherwise.
+        let suspects_to = if to == List::Old { List::Pending } else { to };
+        while let Some(obj) = self.suspects(from).get() {
+            self.move_to(obj, suspects_to);
+        }
+        self.debug_check_suspects(from);
+        let rest = self.lens[from as usize].get();
+        if rest == 0 {
+            return moved;
+        }
+        if splice && to == List::Old && rest >= SPLICE_MIN {
             self.lens[from as usize].set(0);
-            let relabelled = self.labels.splice_onto_old(from, moved);
+            let relabelled = self.labels.splice_onto_old(from, rest);
             let len = &self.lens[List::Old as usize];
-            len.set(len.get() + moved);
+            len.set(len.get() + rest);
             if let Some((first, last)) = relabelled {
                 // A run whose segment was reused, now of `Old`'s own chain (already
                 // counted on `Old`).
@@ -375,74 +451,44 @@ impl HeapState {
             }
             return moved;
         }
-        // One pass that relabels each object in place (and takes the suspects out for
-        // `Pending` when `to` is `Old`), then the chain is put on `to` whole: cheaper
-        // than unlinking and linking each object (W3: ~29 -> ~15 instructions per
-        // object moved).
+        // One pass that relabels each object in place, then the chain is put on `to`
+        // whole: cheaper than unlinking and linking each object (W3: ~29 -> ~15
+        // instructions per object moved; then 5.83M -> 3.75M instructions for
+        // 200,000 objects, each moved twice, once the pass did nothing else).
         let label = self.labels.link_label(to);
-        let no_suspects = !self.may_hold_suspects[from as usize].get();
-        if no_suspects {
-            self.debug_check_no_suspects(from);
-        }
         let mut cur = self.head(from).take();
         self.lens[from as usize].set(0);
         self.labels.list_taken(from);
-        let to_pending = to == List::Old;
-        let (mut first, mut last) = (cur, None);
-        let (mut kept, mut suspects, mut relink) = (0, false, false);
-        if no_suspects {
-            // The common case (the collection took the list's suspects into its set,
-            // and none appeared since): relabelling is all there is to do, ten
-            // instructions per object (W3's creation phase, callgrind: this function
-            // 5.83M -> 3.75M instructions for 200,000 objects, each moved twice).
-            while let Some(obj) = cur {
-                cur = obj.next_in_list();
-                obj.set_label(label);
-                last = Some(obj);
-            }
-            kept = moved;
-        } else {
-            while let Some(obj) = cur {
-                cur = obj.next_in_list();
-                let suspect = obj.is_suspect();
-                if to_pending && suspect {
-                    if last.is_none() {
-                        first = cur;
-                    }
-                    obj.set_list(List::Detached);
-                    self.link(obj, List::Pending);
-                    // The chain's links are rewritten from here on.
-                    relink = true;
-                    continue;
-                }
-                suspects |= suspect;
-                obj.set_label(label);
-                if relink {
-                    obj.set_prev_in_list(last);
-                    if let Some(l) = last {
-                        l.set_next_in_list(Some(obj));
-                    }
-                }
-                last = Some(obj);
-                kept += 1;
-            }
+        let (first, mut last) = (cur, None);
+        while let Some(obj) = cur {
+            cur = obj.next_in_list();
+            obj.set_label(label);
+            last = Some(obj);
         }
         if let (Some(first), Some(last)) = (first, last) {
-            self.join_front(to, first, last, kept);
-            if suspects {
-                // Only `Middle` keeps suspects (to `Old`, they went to `Pending`).
-                self.may_hold_suspects[to as usize].set(true);
-            }
+            self.join_front(to, first, last, rest);
         }
         moved
     }
 
-    /// Debug builds: checks that `list` holds no suspect, as `may_hold_suspects` says.
-    fn debug_check_no_suspects(&self, list: List) {
-        debug_assert!(
-            self.all_objects(&[list]).iter().all(|o| !o.is_suspect()),
-            "a suspect on {list:?} that may_hold_suspects does not know of"
-        );
+    /// Debug builds: checks that the suspects of `Young` or `Middle` are all on the
+    /// list's suspect chain and only they are.
+    fn debug_check_suspects(&self, list: List) {
+        if cfg!(debug_assertions) {
+            let main = self.head(list).get();
+            for first in self.chains(list) {
+                let on_main = Some(first) == main;
+                let mut cur = Some(first);
+                while let Some(obj) = cur {
+                    assert_eq!(
+                        obj.is_suspect(),
+                        !on_main,
+                        "{obj:?} on {list:?}: a suspect off the suspect chain, or the reverse"
+                    );
+                    cur = obj.next_in_list();
+                }
+            }
+        }
     }
 
     /// Checks the list labels and segment runs (`Labels::check`) on a heap small
@@ -452,6 +498,8 @@ impl HeapState {
         let total: usize = self.lens.iter().map(Cell::get).sum();
         if total <= 20_000 {
             self.labels.check(&self.lens);
+            self.debug_check_suspects(List::Young);
+            self.debug_check_suspects(List::Middle);
         }
     }
 
@@ -843,7 +891,7 @@ impl Heap {
         let heap_vtable = state.vtables.get(vtable, self.state_ptr());
         // SAFETY: passed on to our caller.
         let obj = unsafe { alloc_uninit(vtable, Some((heap_vtable, &state.pools)), owner) };
-        state.link(obj, List::Young);
+        state.link_new(obj);
         let c = &state.count[0];
         c.set(c.get() + 1);
         Some(obj)
@@ -1312,15 +1360,16 @@ mod tests {
 
     fn flags(heap: &Heap) -> [bool; 2] {
         let s = heap.state();
-        [s.may_hold_suspects[0].get(), s.may_hold_suspects[1].get()]
+        [s.has_suspects(List::Young), s.has_suspects(List::Middle)]
     }
 
-    /// `may_hold_suspects` follows the suspects through their lists: set by a first
-    /// lost reference, cleared when a collection takes the list's suspects, set
-    /// again for the middle generation when a suspect survives into it. (Debug builds
-    /// also check, at every skipped walk, that the flag did not lie.)
+    /// The suspect chains follow the suspects through their lists: a first lost
+    /// reference moves an object to its list's suspects, a collection takes them,
+    /// and a suspect that survives into the middle generation joins that list's
+    /// suspects. (Debug builds also check, at every collection, that no suspect is
+    /// off its list's suspect chain.)
     #[test]
-    fn may_hold_suspects_tracks_the_young_lists() {
+    fn suspect_chains_track_the_young_lists() {
         let heap = Heap::new();
         heap.disable();
         let a = heap.alloc(Node(RefCell::new(None)));
@@ -1337,10 +1386,12 @@ mod tests {
         drop(b);
     }
 
-    /// `promote_unexamined` without splicing relabels a list in place and puts it on
-    /// its destination whole; on the way to `Old` it takes suspects out to
-    /// `Pending` (first, middle and last objects here, so the chain is cut at
-    /// both ends and inside), and the rest keep their order. Then lost references
+    /// A first lost reference moves a young object to its list's suspects (first,
+    /// middle and last objects here, so the list's chain is cut at both ends and
+    /// inside). `promote_unexamined` without splicing moves the suspects to the
+    /// destination's suspects, or on the way to `Old` to `Pending`, then relabels
+    /// the rest of the list in place and puts it on its destination whole, in its
+    /// order. Then lost references
     /// move objects from inside, the front and the end of `Old` to `Pending`
     /// (`mark_pending`, one fused move each).
     #[test]
@@ -1357,17 +1408,25 @@ mod tests {
         for i in [0, 3, 6] {
             drop(nodes[i].clone()); // a lost reference: a suspect
         }
+        let on = |list| s.all_objects(&[list]);
+        let obj = |i: usize| nodes[i].obj();
+        // The list's chain, then its suspects (each moved to their front).
+        assert_eq!(on(List::Young), [5, 4, 2, 1, 6, 3, 0].map(obj).to_vec());
+        assert_eq!(s.suspects(List::Young).get(), Some(obj(6)));
+        assert_eq!(obj(6).label(), List::Young as u32);
+        assert_eq!(s.lens[List::Young as usize].get(), 7);
+        #[cfg(debug_assertions)]
+        s.check_labels();
         assert_eq!(s.promote_unexamined(List::Young, List::Middle, false), 7);
         assert_eq!(s.lens[List::Middle as usize].get(), 7);
-        assert!(s.may_hold_suspects[List::Middle as usize].get());
+        assert!(s.has_suspects(List::Middle));
         assert!(nodes.iter().all(|n| n.obj().list() == List::Middle));
+        assert_eq!(on(List::Middle), [5, 4, 2, 1, 0, 3, 6].map(obj).to_vec());
         #[cfg(debug_assertions)]
         s.check_labels();
 
         assert_eq!(s.promote_unexamined(List::Middle, List::Old, false), 7);
-        let on = |list| s.all_objects(&[list]);
-        let obj = |i: usize| nodes[i].obj();
-        assert_eq!(on(List::Pending), vec![obj(0), obj(3), obj(6)]);
+        assert_eq!(on(List::Pending), vec![obj(6), obj(3), obj(0)]);
         assert_eq!(
             on(List::Old),
             vec![obj(5), obj(4), obj(2), obj(1), already_old.obj()]
@@ -1381,7 +1440,7 @@ mod tests {
         // front of `Pending` (`mark_pending`), from inside the list.
         assert_eq!(obj(4).label(), List::Old as u32);
         drop(nodes[4].clone());
-        assert_eq!(on(List::Pending), vec![obj(4), obj(0), obj(3), obj(6)]);
+        assert_eq!(on(List::Pending), vec![obj(4), obj(6), obj(3), obj(0)]);
         assert_eq!(
             on(List::Old),
             vec![obj(5), obj(2), obj(1), already_old.obj()]
@@ -1395,7 +1454,7 @@ mod tests {
         drop(already_old.clone());
         assert_eq!(
             on(List::Pending),
-            vec![already_old.obj(), obj(5), obj(4), obj(0), obj(3), obj(6)]
+            vec![already_old.obj(), obj(5), obj(4), obj(6), obj(3), obj(0)]
         );
         assert_eq!(on(List::Old), vec![obj(2), obj(1)]);
         assert_eq!(s.lens[List::Old as usize].get(), 2);

@@ -204,10 +204,11 @@ const OWNER_SIZE: usize = core::mem::size_of::<*const RcHeader>();
 /// Which list a tracked object is on.
 ///
 /// An object's flags hold a 5-bit *label* (bits 0–4), not the list itself. Labels
-/// below [`FIRST_SEGMENT`] are fixed: the label is the list (`Pending` .. `Detached`).
-/// The others are *segments*, which the heap maps to `Young`, `Middle` or `Old`
-/// (`segments.rs`): the young lists each carry one segment, so a whole young list
-/// moves to `Old` by changing one table entry instead of every object's label.
+/// below [`FIRST_SEGMENT`] are fixed: the label is the list (the young lists' fixed
+/// labels are carried by their suspects only). The others are *segments*, which the
+/// heap maps to `Young`, `Middle` or `Old` (`segments.rs`): the young lists each
+/// carry one segment, so a whole young list moves to `Old` by changing one table
+/// entry instead of every object's label.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum List {
@@ -240,12 +241,15 @@ impl List {
         List::Permanent,
     ];
 
-    /// The list of a fixed label (below [`FIRST_SEGMENT`]); labels 0 and 1 (no
-    /// object carries them: the young lists use segments) read as `Detached`.
+    /// The list of a fixed label (below [`FIRST_SEGMENT`]). Labels 0 and 1 are the
+    /// suspects of `Young` and `Middle` (`HeapState::suspects`: the rest of a young
+    /// list carries its segment's label); label 7 is `Detached`.
     #[inline]
     pub(crate) fn from_fixed_label(label: u32) -> List {
         debug_assert!(label < FIRST_SEGMENT);
         match label {
+            0 => List::Young,
+            1 => List::Middle,
             2 => List::Pending,
             3 => List::Old,
             4 => List::Permanent,
@@ -1106,7 +1110,7 @@ impl ObjPtr {
     fn first_lost_reference_in_segment(self, label: u32) {
         crate::heap::with_heap_of(self, |heap| match heap.labels.list_of(label) {
             List::Old => heap.mark_pending(self),
-            list => heap.mark_young_suspect(list),
+            list => heap.mark_young_suspect(self, list),
         });
     }
 

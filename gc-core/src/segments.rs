@@ -14,7 +14,7 @@
 //! (`first`, indexed by label: the head of a fixed list is at the list's label, a
 //! young list's at its segment's). So an object's chain head is found from its
 //! label alone, and unlinking needs no test of which list it is on. A young list
-//! is its segment's chain; `Old` is the chain of the fixed `Old` label and the
+//! is its segment's chain and its suspects' (below); `Old` is the chain of the fixed `Old` label and the
 //! *runs*, the chains of the segments mapped to `Old`, whose last objects and
 //! lengths are kept here too. Walking `Old` walks each (`HeapState::chains`).
 //! Splicing a young list onto `Old` therefore writes no object, only this table:
@@ -24,11 +24,15 @@
 //! of `Old`'s own chain, and its segment reused: an object is relabelled at most
 //! once on `Old`, and only if it stays there while many younger lists arrive.
 //!
-//! What an object's first lost reference does depends on its list (`raw.rs`,
-//! `release_strong`): an object with a segment label and no suspect mark takes the
-//! out-of-line path, which looks the segment up here. A spliced list holds no
-//! suspect, so every object on an `Old` segment is unmarked and its first lost
-//! reference is seen.
+//! The young lists' suspects are a chain apart, under the fixed label of the
+//! list's own number (0 for `Young`, 1 for `Middle`), so a young list is two
+//! chains: its segment's and its suspects'. What an object's first lost reference
+//! does depends on its list (`raw.rs`, `release_strong`): an object with a segment
+//! label and no suspect mark takes the out-of-line path, which looks the segment up
+//! here and moves the object to its young list's suspects, or to `Pending` from
+//! `Old`. A segment's chain therefore never holds a suspect, so a spliced list
+//! holds none either: every object on an `Old` segment is unmarked and its first
+//! lost reference is seen.
 
 use core::cell::Cell;
 
@@ -132,13 +136,21 @@ impl Labels {
         &self.first[label as usize]
     }
 
-    /// After a chain of objects carrying `list`'s link label, whose last object is
-    /// `last`, was put at the front of `list` (empty before if `was_empty`).
+    /// After a chain of objects carrying `label`, whose last object is `last`, was
+    /// put at the front of that label's chain (empty before if `was_empty`).
     #[inline]
-    pub(crate) fn chain_linked(&self, list: List, last: ObjPtr, was_empty: bool) {
-        if !list.is_fixed() && was_empty {
-            self.last[self.link_label(list) as usize].set(Some(last));
+    pub(crate) fn chain_linked(&self, label: u32, last: ObjPtr, was_empty: bool) {
+        if label >= FIRST_SEGMENT && was_empty {
+            self.last[label as usize].set(Some(last));
         }
+    }
+
+    /// After `first`, a single object, was linked onto the empty chain of young
+    /// list `list`'s segment.
+    #[inline]
+    pub(crate) fn young_linked(&self, list: List, first: ObjPtr) {
+        debug_assert!(!list.is_fixed());
+        self.last[self.link_label(list) as usize].set(Some(first));
     }
 
     /// After `obj`, whose label was `label`, was unlinked from `list`; `prev` and
@@ -281,10 +293,15 @@ impl Labels {
             let mut chains = vec![self.head(list).get()];
             if list == List::Old {
                 chains.extend(self.runs_on_old().map(Some));
+            } else if !list.is_fixed() {
+                // The list's suspects, labelled with the list's number.
+                chains.push(self.first[list as usize].get());
             }
             for (c, mut cur) in chains.into_iter().enumerate() {
                 let mut last = None;
-                let run = cur.map(ObjPtr::label).filter(|_| c > 0);
+                let run = cur
+                    .map(ObjPtr::label)
+                    .filter(|_| c > 0 && list == List::Old);
                 if let Some(s) = run {
                     assert!(s >= FIRST_SEGMENT, "a run of a fixed label");
                 }

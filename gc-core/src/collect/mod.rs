@@ -8,9 +8,11 @@
 //! * **Seeds instead of whole generations.** A collection examines only what its
 //!   *seeds* reach, not every object of the generations it collects:
 //!   - an object that loses a strong reference without being freed becomes a
-//!     *suspect* (Bacon and Rajan's "purple"): a mark in its header while it is in a
-//!     young generation; an old object moves to the `Pending` list instead (so
-//!     generation 2 is split into `Pending` and `Old`, verified and untouched since);
+//!     *suspect* (Bacon and Rajan's "purple"): a mark in its header, and a move to
+//!     its young list's chain of suspects (`HeapState::suspects`), so that seeding
+//!     takes that chain instead of walking the list; an old object moves to the
+//!     `Pending` list instead (so generation 2 is split into `Pending` and `Old`,
+//!     verified and untouched since);
 //!   - a collection of generations `0..=g` is seeded with the suspects of the young
 //!     generations collected, plus all of `Pending` for a full collection, and pulls
 //!     in any object of those generations (for a full collection, also `Old`) that a

@@ -24,7 +24,7 @@ pub(crate) fn update_refs(heap: &HeapState, generation: usize, set: &mut Vec<Obj
 pub(crate) fn has_seeds(heap: &HeapState, generation: usize) -> bool {
     young_lists(generation)
         .iter()
-        .any(|&list| heap.may_hold_suspects[list as usize].get())
+        .any(|&list| heap.has_suspects(list))
         || (generation >= 2 && heap.lens[List::Pending as usize].get() > 0)
 }
 
