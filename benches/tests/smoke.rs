@@ -246,9 +246,14 @@ mod w9 {
                 r.created,
                 "{threads} threads: freed + alive != created"
             );
+            // One thread's run is deterministic and leaks cycles (237 nodes at
+            // OPS = 20,000), so the checks below have something to check. Two
+            // threads' interleaving decides what they leak: 11 to 217 nodes in ten
+            // runs, and none in one run of the suite, so there an empty set is
+            // allowed (the count above is still exact).
             assert!(
-                !survivors.is_empty(),
-                "{threads} threads: no cycle leaked, the test shows nothing"
+                threads > 1 || !survivors.is_empty(),
+                "{threads} thread: no cycle leaked, the test shows nothing"
             );
             // In-degree of each survivor from the survivors' refs.
             let index: std::collections::HashMap<*const Node, usize> = survivors
