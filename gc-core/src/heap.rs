@@ -246,7 +246,10 @@ impl HeapState {
         self.link_with(obj, list, self.label_on(obj, list));
     }
 
-    /// Links `obj`, a new object (detached, not a suspect), at the front of `Young`.
+    /// Links `obj`, a new object (detached, not a suspect), at the front of `Young`:
+    /// `link_with` for a segment label known to be one, on the allocation path
+    /// (`link_with` there cost 5 more instructions per allocation: cachegrind, W3
+    /// +1.0%, W6 +0.8%).
     #[inline]
     pub(crate) fn link_new(&self, obj: ObjPtr) {
         debug_assert!(obj.is_on(List::Detached) && !obj.is_suspect());
@@ -281,7 +284,8 @@ impl HeapState {
 
     /// An object on `Young` or `Middle` (`list`) became a suspect (its first lost
     /// reference): it moves to the list's suspects, where the next collection of the
-    /// list finds it without a walk.
+    /// list finds it without a walk. A move within the list, so no length changes
+    /// and no test of the destination (`move_to` here cost W8 +4.5% instructions).
     pub(crate) fn mark_young_suspect(&self, obj: ObjPtr, list: List) {
         debug_assert!(!list.is_fixed() && obj.is_suspect());
         let label = obj.label();
