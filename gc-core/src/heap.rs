@@ -199,7 +199,7 @@ impl HeapState {
     #[inline]
     pub(crate) fn suspects(&self, list: List) -> &Cell<Option<ObjPtr>> {
         debug_assert!(!list.is_fixed());
-        self.labels.chain_head(list as u32)
+        self.labels.chain_head(Labels::suspect_label(list))
     }
 
     /// Whether `Young` or `Middle` holds a suspect.
@@ -217,7 +217,7 @@ impl HeapState {
             debug_assert_eq!(self.labels.link_label(list), list as u32);
             list as u32
         } else if obj.is_suspect() {
-            list as u32
+            Labels::suspect_label(list)
         } else {
             self.labels.link_label(list)
         }
@@ -291,9 +291,10 @@ impl HeapState {
         let label = obj.label();
         let to = self.suspects(list);
         let was_empty = to.get().is_none();
-        let (prev, next) = obj.move_to_front(self.labels.chain_head(label), to, list as u32);
+        let suspect = Labels::suspect_label(list);
+        let (prev, next) = obj.move_to_front(self.labels.chain_head(label), to, suspect);
         self.labels.unlinked(list, label, obj, prev, next);
-        self.labels.chain_linked(list as u32, obj, was_empty);
+        self.labels.chain_linked(suspect, obj, was_empty);
     }
 
     /// Unlinks `obj` from the list it is on.

@@ -130,6 +130,14 @@ impl Labels {
         &self.first[self.link_label(list) as usize]
     }
 
+    /// The label of the suspects of young list `list`: the list's own number, a
+    /// fixed label (`List::from_fixed_label`).
+    #[inline]
+    pub(crate) fn suspect_label(list: List) -> u32 {
+        debug_assert!(!list.is_fixed());
+        list as u32
+    }
+
     /// The head of the chain of the objects with `label`, for unlinking one.
     #[inline]
     pub(crate) fn chain_head(&self, label: u32) -> &Cell<Option<ObjPtr>> {
@@ -295,7 +303,7 @@ impl Labels {
                 chains.extend(self.runs_on_old().map(Some));
             } else if !list.is_fixed() {
                 // The list's suspects, labelled with the list's number.
-                chains.push(self.first[list as usize].get());
+                chains.push(self.first[Labels::suspect_label(list) as usize].get());
             }
             for (c, mut cur) in chains.into_iter().enumerate() {
                 let mut last = None;
