@@ -46,8 +46,8 @@ pub struct Gc<T> {
 }
 
 impl<T: Traverse + 'static> Gc<T> {
-    /// Allocates `value` in this thread's default heap (a leaf belongs to no heap and
-    /// is simply allocated).
+    /// Allocates `value` in this thread's default heap (a leaf belongs to no heap: its
+    /// memory comes from this thread's pools of leaves).
     ///
     /// # Panics
     /// If the thread is exiting and its default heap has been shut down;
@@ -65,8 +65,9 @@ impl<T: Traverse + 'static> Gc<T> {
     #[inline]
     pub fn try_new(value: T) -> Result<Gc<T>, AllocError<T>> {
         if !crate::traverse::is_tracked_type::<T>() {
-            // Leaves belong to no heap.
-            return Ok(Gc::from_obj(crate::raw::alloc_object(value, None, None)));
+            // Leaves belong to no heap: their memory comes from this thread's pools.
+            let obj = crate::raw::alloc_object(value, crate::raw::Memory::ThreadLeaf, None);
+            return Ok(Gc::from_obj(obj));
         }
         // The value stays here and is stored once, straight into the object (see
         // `raw::alloc_uninit`).

@@ -9,7 +9,7 @@ use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, Gen
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
 use crate::pool::PoolsHandle;
-use crate::raw::{alloc_uninit, HasVTable, List, ObjPtr};
+use crate::raw::{alloc_uninit, HasVTable, List, Memory, ObjPtr};
 use crate::segments::{Labels, SPLICE_MIN};
 use crate::shutdown::ShutdownReport;
 use crate::traverse::{is_tracked_type, Traverse};
@@ -880,8 +880,15 @@ impl Heap {
             return None;
         }
         if !tracked {
+            // A single-threaded heap's leaves stay on this thread: its leaf pools. A
+            // thread-safe heap's may be freed on any thread: the global allocator.
+            let memory = if state.sync_tag.get() == 0 {
+                Memory::ThreadLeaf
+            } else {
+                Memory::Global
+            };
             // SAFETY: passed on to our caller.
-            return Some(unsafe { alloc_uninit(vtable, None, None) });
+            return Some(unsafe { alloc_uninit(vtable, memory, None) });
         }
         if state.should_collect() && !self.collect_before_alloc() {
             return None;
@@ -895,7 +902,7 @@ impl Heap {
         }
         let heap_vtable = state.vtables.get(vtable, self.state_ptr());
         // SAFETY: passed on to our caller.
-        let obj = unsafe { alloc_uninit(vtable, Some((heap_vtable, &state.pools)), owner) };
+        let obj = unsafe { alloc_uninit(vtable, Memory::Heap(heap_vtable, &state.pools), owner) };
         state.link_new(obj);
         let c = &state.count[0];
         c.set(c.get() + 1);

@@ -131,10 +131,11 @@ pub mod layout {
     pub const TRACKED_EXTRA_BYTES: usize = 16;
     /// Extra header of an object allocated with an owning type.
     pub const OWNER_EXTRA_BYTES: usize = 8;
-    /// A tracked object of at most [`POOL_MAX_OBJECT`] bytes (header included) and
-    /// alignment at most 8 is a block of its heap's memory pools, its size rounded
-    /// up to a multiple of this; larger or over-aligned ones, and untracked objects,
-    /// come from the global allocator.
+    /// An object of at most [`POOL_MAX_OBJECT`] bytes (header included) and
+    /// alignment at most 8 is a block of memory pools (its heap's if it is tracked,
+    /// its thread's if it is a leaf of a single-threaded heap or of `Gc::new`), its
+    /// size rounded up to a multiple of this; larger or over-aligned ones, and a
+    /// thread-safe heap's leaves, come from the global allocator.
     pub const POOL_GRANULE: usize = 8;
     /// The largest object (header included) served from a heap's pools.
     pub const POOL_MAX_OBJECT: usize = 512;

@@ -1,9 +1,13 @@
-//! Memory for tracked objects: per-heap free lists by size class, carved from
-//! 256 KiB chunks (CPython's `obmalloc`, simplified).
+//! Memory for objects: free lists by size class, carved from 256 KiB chunks
+//! (CPython's `obmalloc`, simplified), one set per heap and one per thread.
 //!
 //! Every tracked object of at most [`MAX_SMALL`] bytes and alignment at most 8 is a
-//! block of its heap's [`Pools`]; larger or over-aligned ones, and untracked objects
-//! (which belong to no heap), come from the global allocator. A block's size is its
+//! block of its heap's [`Pools`]. Untracked objects (leaves, which belong to no heap)
+//! whose handles cannot leave their thread (`Gc::new`, a single-threaded heap's
+//! `alloc`) are blocks of their thread's leaf pools (`raw::LEAF_POOLS`), dropped at
+//! thread exit like a heap's. Larger or over-aligned objects, a thread-safe heap's
+//! leaves (their handles may be dropped on any thread) and leaves made while the
+//! thread's destructors run come from the global allocator. A block's size is its
 //! object layout's size (a multiple of 8); its *class* is that size ÷ 8 − 1. So a
 //! block has no overhead at all, where `malloc` adds 8 bytes and rounds to 16 (a
 //! 72-byte object took 80 bytes; it takes 72).
@@ -20,12 +24,17 @@
 //!   last. Until then freed blocks are kept for the heap's later allocations of the
 //!   same class, not returned to the system: a heap's memory is the most it ever
 //!   held at once (what `peak.sh` measures anyway), and it goes back to the system
-//!   with the heap.
+//!   with the heap. A thread's leaf pools are the same: leaves freed are kept for
+//!   the thread's later leaves of their size, and the memory goes back once the
+//!   thread has exited and its last leaf is freed. (W1, a leaf allocated, cloned
+//!   and freed 1,000,000 times: 172M -> 73M instructions under cachegrind, `malloc`
+//!   and `free` having been ~137 of the ~172 per leaf, as they are for `Rc`.)
 //!
 //! Thread safety: a `Pools` is used by one thread at a time, as the rest of its heap:
-//! a single-threaded heap's objects never leave its thread, and every allocation and
-//! release of a `sync::Heap`'s objects happens under that heap's lock (`sync/gil.rs`),
-//! orphans included.
+//! a single-threaded heap's objects and a thread's leaves never leave their thread
+//! (their handles are neither `Send` nor `Sync`), and every allocation and release of
+//! a `sync::Heap`'s objects happens under that heap's lock (`sync/gil.rs`), orphans
+//! included.
 
 use core::cell::Cell;
 use core::ptr::NonNull;

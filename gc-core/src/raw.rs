@@ -5,9 +5,12 @@
 //!
 //! # Layout
 //!
-//! Every object is one block of memory: from its heap's pools if it is tracked
-//! (`pool.rs`; large ones fall through to the global allocator), from the global
-//! allocator if not. A handle points at its [`RcHeader`]:
+//! Every object is one block of memory from pools (`pool.rs`; large ones fall
+//! through to the global allocator): its heap's if it is tracked, its thread's leaf
+//! pools if it is an untracked object whose handles stay on the thread (`Gc::new`,
+//! a single-threaded heap's `alloc`; [`Memory`]). A thread-safe heap's leaves, and
+//! leaves made while the thread's destructors run, come from the global allocator.
+//! A handle points at its [`RcHeader`]:
 //!
 //! ```text
 //!   tracked, allocated with an owning type:
@@ -275,7 +278,8 @@ impl List {
     }
 }
 
-/// The label bits of the flags.
+/// The label bits of the flags. An untracked object is on no list: its label bits
+/// are 0, or [`LEAF_POOLED`].
 pub(crate) const LABEL_MASK: u32 = 0b11111;
 /// Labels from here on are segments (see [`List`]).
 pub(crate) const FIRST_SEGMENT: u32 = 8;
@@ -373,6 +377,46 @@ const fn pool_classes_of(layouts: [(Layout, usize); 3]) -> [Option<usize>; 3] {
 /// use). CI runs the suite under Miri both ways.
 const POOLED: bool = !cfg!(miri) || cfg!(gc_miri_pools);
 
+/// The label bits of an untracked object (which is on no list, so they are otherwise
+/// 0): its memory came from its thread's leaf pools ([`Memory::ThreadLeaf`]).
+const LEAF_POOLED: u32 = 1;
+
+/// Whether an object with these flags took its memory from pools (its heap's, or for a
+/// leaf its thread's): `dealloc` gives it back there.
+#[inline]
+fn is_pooled(flags: u32) -> bool {
+    POOLED && (flags & TRACKED != 0 || flags & LABEL_MASK == LEAF_POOLED)
+}
+
+thread_local! {
+    /// The pools of this thread's leaves ([`Memory::ThreadLeaf`]). Dropped at thread
+    /// exit; leaves still alive then keep them until the last is freed (`pool.rs`).
+    static LEAF_POOLS: PoolsHandle = PoolsHandle::new();
+}
+
+impl ObjPtr {
+    /// Whether this is an untracked object whose memory came from its thread's leaf
+    /// pools.
+    #[cfg(test)]
+    pub(crate) fn in_leaf_pools(self) -> bool {
+        self.flags() & TRACKED == 0 && self.flags() & LABEL_MASK == LEAF_POOLED
+    }
+}
+
+/// Where [`alloc_uninit`] takes an object's memory from.
+#[derive(Copy, Clone)]
+pub(crate) enum Memory<'a> {
+    /// A tracked object of the heap that owns this vtable entry: the heap's pools.
+    Heap(&'static HeapVTable, &'a PoolsHandle),
+    /// An untracked object whose handles never leave this thread (`Gc::new`, a
+    /// single-threaded heap's `alloc`): this thread's leaf pools, or the global
+    /// allocator once they are gone (while the thread's destructors run).
+    ThreadLeaf,
+    /// An untracked object whose handles may cross threads (a thread-safe heap's):
+    /// the global allocator.
+    Global,
+}
+
 /// Which of `VTable::layouts` an object with these flags uses.
 fn layout_index(flags: u32) -> usize {
     match (flags & TRACKED != 0, flags & OWNED != 0) {
@@ -384,17 +428,17 @@ fn layout_index(flags: u32) -> usize {
 
 /// Allocates an object holding `value` with `strong = 1` (the returned handle's).
 ///
-/// `tracked` objects get a `GcLinks` prefix; the caller links them into a heap list.
-/// `owner`, if any, is a strong reference the object takes over (released when the
-/// value is destroyed).
+/// Tracked objects ([`Memory::Heap`]) get a `GcLinks` prefix; the caller links them
+/// into a heap list. `owner`, if any, is a strong reference the object takes over
+/// (released when the value is destroyed).
 #[inline]
 pub(crate) fn alloc_object<T: Traverse + 'static>(
     value: T,
-    heap: Option<(&'static HeapVTable, &PoolsHandle)>,
+    memory: Memory<'_>,
     owner: Option<ObjPtr>,
 ) -> ObjPtr {
     // SAFETY: the value is written right away, before the object is used otherwise.
-    let obj = unsafe { alloc_uninit(T::VTABLE, heap, owner) };
+    let obj = unsafe { alloc_uninit(T::VTABLE, memory, owner) };
     // Why this is sound: `obj` was allocated for a `T` (`T::VTABLE`) and its value
     // slot is uninitialized; `value_ptr::<T>` is in bounds and aligned for `T`.
     // SAFETY: the guarantees just stated.
@@ -413,14 +457,18 @@ pub(crate) fn alloc_object<T: Traverse + 'static>(
 /// # Safety
 /// The caller writes a value of `vtable`'s type at `value_ptr` before the object is
 /// used in any other way (dereferenced, dropped, traversed, collected).
-#[inline] // Constant-folded for leaves (`alloc_object` of a known type).
+#[inline(always)] // Constant-folded for leaves (`alloc_object` of a known type).
 pub(crate) unsafe fn alloc_uninit(
     vtable: &'static VTable,
-    heap: Option<(&'static HeapVTable, &PoolsHandle)>,
+    memory: Memory<'_>,
     owner: Option<ObjPtr>,
 ) -> ObjPtr {
+    let heap = match memory {
+        Memory::Heap(entry, _) => Some(entry),
+        Memory::ThreadLeaf | Memory::Global => None,
+    };
     let tracked = heap.is_some();
-    debug_assert!(heap.is_none_or(|(h, _)| h.is_copy_of(vtable)));
+    debug_assert!(heap.is_none_or(|h| h.is_copy_of(vtable)));
     let mut flags = if tracked {
         TRACKED | List::Detached as u32
     } else {
@@ -432,16 +480,25 @@ pub(crate) unsafe fn alloc_uninit(
     }
     let index = layout_index(flags);
     let (layout, header_at) = vtable.layouts[index];
-    // Tracked objects take their heap's pools, leaves (which belong to no heap) the
-    // global allocator; `dealloc` decides the same way from the flags.
-    let base = match heap {
-        Some((_, pools)) if POOLED => pools.alloc(layout, vtable.pool_classes[index]),
-        _ => {
-            // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
-            let base = unsafe { std::alloc::alloc(layout) };
-            NonNull::new(base).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+    let class = vtable.pool_classes[index];
+    // Tracked objects take their heap's pools, a thread's leaves (which belong to no
+    // heap) the thread's pools; `dealloc` decides from the flags (`is_pooled`).
+    let pooled = match memory {
+        Memory::Heap(_, pools) if POOLED => Some(pools.alloc(layout, class)),
+        Memory::ThreadLeaf if POOLED => {
+            let block = LEAF_POOLS.try_with(|pools| pools.alloc(layout, class)).ok();
+            if block.is_some() {
+                flags |= LEAF_POOLED;
+            }
+            block
         }
+        _ => None,
     };
+    let base = pooled.unwrap_or_else(|| {
+        // SAFETY: `layout` has a non-zero size (it contains the 16-byte header).
+        let base = unsafe { std::alloc::alloc(layout) };
+        NonNull::new(base).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+    });
     // Why this is sound: `header_at` is within the allocation (the header follows it) and the
     // pointer keeps the provenance of the whole allocation, so the prefix before it
     // and the value after it are reachable from it.
@@ -452,7 +509,7 @@ pub(crate) unsafe fn alloc_uninit(
     // SAFETY: the guarantees just stated.
     unsafe {
         rc.write(RcHeader {
-            vtable: heap.map_or(NonNull::from(vtable), |(h, _)| NonNull::from(h).cast()),
+            vtable: heap.map_or(NonNull::from(vtable), |h| NonNull::from(h).cast()),
             strong: Cell::new(1),
             weak_flags: Cell::new((1 << FLAG_BITS) | flags),
         })
@@ -1038,10 +1095,15 @@ impl ObjPtr {
         let h = self.header();
         // The caller saw a count of at most 1, and this handle holds one.
         debug_assert_eq!(h.strong.get() & COUNT_MASK, 1, "strong count underflow");
-        if h.weak_flags.get() == 1 << FLAG_BITS {
+        // A leaf of this thread's pools has the label `LEAF_POOLED` (when there are
+        // pools); one from the global allocator (a thread-safe heap's, or made while
+        // the thread's destructors ran) takes the general path below.
+        const PLAIN: u32 = (1 << FLAG_BITS) | if POOLED { LEAF_POOLED } else { 0 };
+        if h.weak_flags.get() == PLAIN {
             // The last strong handle of an object with no flags (untracked, no owner,
-            // no callbacks, never finalized or destroyed) and no weak handle: nothing
-            // else can reach it, so no count or flag needs updating before it goes.
+            // no callbacks, never finalized or destroyed; the label bits only say
+            // where its memory came from) and no weak handle: nothing else can reach
+            // it, so no count or flag needs updating before it goes.
             // Why this is sound: the value is a live `T` (the caller's guarantee; not
             // DEAD, as the flags are clear) that nobody else can reach; an untracked
             // object without flags needs no finalizer, callbacks or heap bookkeeping
@@ -1055,10 +1117,11 @@ impl ObjPtr {
             debug_assert_eq!((layout, header_at), self.vtable().layouts[layout_index(0)]);
             // Why this is sound: an untracked object was allocated by `alloc_object`
             // with exactly this layout and the header at this offset (it is the
-            // vtable's `layouts[0]`, computed by the same `const fn`); no handle,
-            // weak or strong, remains, so nothing uses the memory afterwards.
+            // vtable's `layouts[0]`, computed by the same `const fn`), from its
+            // thread's leaf pools if there are pools (`PLAIN`, `is_pooled`); no
+            // handle, weak or strong, remains, so nothing uses the memory afterwards.
             // SAFETY: the guarantees just stated.
-            unsafe { self.dealloc_as(layout, header_at, false) };
+            unsafe { self.dealloc_as(layout, header_at, POOLED) };
             return;
         }
         self.release_strong();
@@ -1091,9 +1154,9 @@ impl ObjPtr {
             return;
         }
         h.strong.set(raw - 1);
-        if flags == 0 {
-            // An untracked leaf with nothing special about it: no finalizer, owner,
-            // callbacks or heap. Destroy it as `Rc` would; its value cannot own a
+        if flags <= LABEL_MASK {
+            // An untracked leaf with nothing special about it (its label bits only say
+            // where its memory came from): no finalizer, owner, callbacks or heap. Destroy it as `Rc` would; its value cannot own a
             // handle the collector knows about, so no trashcan is needed.
             self.set_flag(DEAD);
             // Why this is sound: strong is zero: no handle can reach the value, DEAD is set, and
@@ -1201,15 +1264,17 @@ impl ObjPtr {
     /// # Safety
     /// `strong == 0 && weak == 0`, the value has been destroyed, the object is on no
     /// list, and no `ObjPtr` to it is used afterwards.
+    #[inline]
     unsafe fn dealloc(self) {
         debug_assert!(self.strong() == 0 && self.weak_raw() == 0);
         let flags = self.flags();
         let (layout, header_at) = self.vtable().layouts[layout_index(flags)];
         // Why this is sound: the caller's guarantees; the layout and offset are the
         // vtable's for this object's flags, as `alloc_object` used them, and the
-        // flags say whether it was tracked (TRACKED never changes).
+        // flags say where its memory came from (`is_pooled`: TRACKED never changes,
+        // nor do an untracked object's label bits).
         // SAFETY: the guarantees just stated.
-        unsafe { self.dealloc_as(layout, header_at, flags & TRACKED != 0) };
+        unsafe { self.dealloc_as(layout, header_at, is_pooled(flags)) };
     }
 
     /// Frees the allocation, given the layout and header offset `alloc_object` used.
@@ -1217,17 +1282,18 @@ impl ObjPtr {
     /// # Safety
     /// As for [`dealloc`](ObjPtr::dealloc) (except the counts, which the caller may
     /// leave as they are), `(layout, header_at)` must be the object's own, and
-    /// `tracked` whether it was allocated tracked (from its heap's pools).
+    /// `pooled` whether its memory came from pools (`is_pooled`).
     #[inline]
-    unsafe fn dealloc_as(self, layout: Layout, header_at: usize, tracked: bool) {
+    unsafe fn dealloc_as(self, layout: Layout, header_at: usize, pooled: bool) {
         // Why this is sound: the allocation starts `header_at` bytes before the header (the same
         // computation `alloc_object` made) and `self.0` carries its provenance.
         // SAFETY: the guarantees just stated.
         let base = unsafe { self.0.byte_sub(header_at) }.cast::<u8>();
-        if tracked && POOLED {
-            // Why this is sound: a tracked object's memory came from `PoolsHandle::alloc`
-            // with `layout` (`alloc_uninit`); the caller guarantees nothing uses the object
-            // afterwards.
+        if pooled {
+            // Why this is sound: the object's memory came from `PoolsHandle::alloc` with
+            // `layout` (`alloc_uninit`: its heap's pools or its thread's leaf pools;
+            // `Pools::free` finds which from the block); the caller guarantees nothing
+            // uses the object afterwards.
             // SAFETY: the guarantees just stated.
             unsafe { Pools::free(base, layout) };
         } else {
@@ -1364,7 +1430,7 @@ mod tests {
 
     #[test]
     fn suspect_bit_is_set_by_a_lost_reference_and_kept_apart_from_the_count() {
-        let obj = alloc_object(0u8, None, None);
+        let obj = alloc_object(0u8, Memory::Global, None);
         assert!(!obj.is_suspect());
         obj.inc_strong();
         obj.inc_strong();
@@ -1379,5 +1445,73 @@ mod tests {
         assert!(!obj.is_suspect());
         assert_eq!(obj.strong(), 1);
         obj.release_strong(); // frees it
+    }
+
+    #[test]
+    fn a_threads_leaves_come_from_its_pools_and_reuse_their_blocks() {
+        let a = crate::Gc::new(1u64);
+        assert_eq!(a.obj().in_leaf_pools(), POOLED);
+        let heap = crate::Heap::new();
+        let b = heap.alloc(2u64);
+        assert_eq!(
+            b.obj().in_leaf_pools(),
+            POOLED,
+            "a single-threaded heap's leaf"
+        );
+        let freed = a.obj().as_non_null();
+        drop(a);
+        let c = crate::Gc::new(3u64);
+        if POOLED {
+            // The block just freed heads its class's free list.
+            assert_eq!(c.obj().as_non_null(), freed);
+        }
+        assert_eq!((*b, *c), (2, 3));
+    }
+
+    #[test]
+    fn leaves_outlive_their_threads_pools() {
+        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        /// 1: the leaf pools were gone when `Guard` was dropped; 2: still there.
+        static OUTCOME: AtomicU8 = AtomicU8::new(0);
+        struct Guard(RefCell<Option<crate::Gc<u64>>>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                // Among the thread's destructors: free a leaf of the pools (the last:
+                // if the pools are gone, this destroys them), then make another.
+                let held = self.0.borrow_mut().take().expect("a leaf");
+                let pools_gone = POOLED && LEAF_POOLS.try_with(|_| ()).is_err();
+                assert_eq!(*held, 7);
+                drop(held);
+                let late = crate::Gc::new(8u64);
+                assert_eq!(*late, 8);
+                assert_eq!(
+                    late.obj().in_leaf_pools(),
+                    POOLED && !pools_gone,
+                    "a leaf made once the pools are gone comes from the global allocator"
+                );
+                drop(late);
+                OUTCOME.store(if pools_gone { 1 } else { 2 }, SeqCst);
+            }
+        }
+        thread_local!(static GUARD: Guard = const { Guard(RefCell::new(None)) });
+        std::thread::spawn(|| {
+            // `GUARD`'s destructor is registered before the leaf pools' (made by the
+            // first leaf), and thread-local destructors run in reverse order on
+            // Linux: the pools go first.
+            GUARD.with(|_| ());
+            let leaf = crate::Gc::new(7u64);
+            assert_eq!(leaf.obj().in_leaf_pools(), POOLED);
+            GUARD.with(|g| *g.0.borrow_mut() = Some(leaf));
+        })
+        .join()
+        .unwrap();
+        let outcome = OUTCOME.load(SeqCst);
+        assert!(
+            outcome == 1 || outcome == 2,
+            "Guard was not dropped: {outcome}"
+        );
+        if POOLED && cfg!(all(target_os = "linux", not(miri))) {
+            assert_eq!(outcome, 1, "the leaf pools were destroyed first");
+        }
     }
 }

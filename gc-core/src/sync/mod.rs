@@ -469,3 +469,22 @@ impl Heap {
         self.gil().holder()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_safe_heaps_leaves_come_from_the_global_allocator() {
+        // They may be freed on any thread, where no thread's leaf pools may go.
+        let heap = Heap::new();
+        let g = heap.alloc(5u64);
+        assert!(!g.obj.in_leaf_pools());
+        let t = std::thread::spawn(move || {
+            let v = *g.read();
+            drop(g);
+            v
+        });
+        assert_eq!(t.join().unwrap(), 5);
+    }
+}
