@@ -1156,8 +1156,9 @@ impl ObjPtr {
         h.strong.set(raw - 1);
         if flags <= LABEL_MASK {
             // An untracked leaf with nothing special about it (its label bits only say
-            // where its memory came from): no finalizer, owner, callbacks or heap. Destroy it as `Rc` would; its value cannot own a
-            // handle the collector knows about, so no trashcan is needed.
+            // where its memory came from): no finalizer, owner, callbacks or heap.
+            // Destroy it as `Rc` would; its value cannot own a handle the collector
+            // knows about, so no trashcan is needed.
             self.set_flag(DEAD);
             // Why this is sound: strong is zero: no handle can reach the value, DEAD is set, and
             // this is the only path that destroys an untracked value.
