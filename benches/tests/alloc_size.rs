@@ -115,31 +115,23 @@ struct Row {
 
 fn row<G: Collector, T>(node_payload: usize, new_u64: impl FnMut() -> T) -> Row {
     // Each crate on its own thread, so its thread-local state is fresh and dropped.
-    let untracked = if G::NAME.starts_with("gc-core") {
-        // Leaves are blocks of the thread's leaf pools: as for tracked nodes below.
+    let (untracked, tracked) = if G::NAME.starts_with("gc-core") {
+        // Leaves are blocks of the thread's leaf pools and tracked objects blocks of
+        // their heap's pools, which take 256 KiB chunks from the allocator: the
+        // amortised bytes over many chunks are the block size, and the "allocation"
+        // is the object's layout (no single request). Automatic collection is off,
+        // as no other crate collects within 500 objects: its buffers are not
+        // per-object memory.
         let (_, bytes, calls) = measure_batch(100_000, new_u64);
-        (
-            gc_core::layout::HEADER_BYTES + size_of::<u64>(),
-            bytes,
-            calls,
-        )
-    } else {
-        measure(new_u64)
-    };
-    let tracked = if G::NAME.starts_with("gc-core") {
-        // Tracked objects are blocks of their heap's pools, which take 256 KiB chunks
-        // from the allocator: the amortised bytes over many chunks are the block
-        // size, and the "allocation" is the object's layout (no single request).
-        // Automatic collection is off, as no other crate collects within 500 objects:
-        // its buffers are not per-object memory.
+        let leaf = gc_core::layout::HEADER_BYTES + size_of::<u64>();
         gc_core::disable();
-        let (_, bytes, calls) = measure_batch(100_000, || G::node(0));
+        let (_, node_bytes, node_calls) = measure_batch(100_000, || G::node(0));
         gc_core::enable();
         let object =
             gc_core::layout::HEADER_BYTES + gc_core::layout::TRACKED_EXTRA_BYTES + node_payload;
-        (object, bytes, calls)
+        ((leaf, bytes, calls), (object, node_bytes, node_calls))
     } else {
-        measure(|| G::node(0))
+        (measure(new_u64), measure(|| G::node(0)))
     };
     G::collect();
     Row {

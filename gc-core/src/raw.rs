@@ -399,7 +399,8 @@ impl ObjPtr {
     /// pools.
     #[cfg(test)]
     pub(crate) fn in_leaf_pools(self) -> bool {
-        self.flags() & TRACKED == 0 && self.flags() & LABEL_MASK == LEAF_POOLED
+        let flags = self.flags();
+        flags & TRACKED == 0 && is_pooled(flags)
     }
 }
 
