@@ -10,9 +10,26 @@ use super::primitive::{
 };
 use crate::raw::ObjPtr;
 
-/// How many times `acquire` spins (with exponential backoff, up to 64 pause
-/// instructions a round) before it sleeps until the lock is released.
+/// How many rounds `acquire` spins before it sleeps until the lock is released. Round
+/// `k` waits `2^min(k, BACKOFF_CAP)` pause instructions, then looks at the lock: the
+/// wait overshoots a release by at most as long as it has already waited, and by at
+/// most one capped round (4,096 pauses; ~57 us at the 14 ns a pause takes on the
+/// machine of `benches/README.md`); all rounds together are 20,479 pauses (~0.3 ms
+/// there).
+///
+/// Why this long: a thread that looks at the lock often makes the owner wait for the
+/// lock word, and takes the lock in the owner's short gaps between operations, so the
+/// heap's working set moves between cores with every hand-off. W9 with 2 threads (1M
+/// operations, 8 alternating runs of each setting in one session): a cap of 64 pauses
+/// a round took 363 ms (median), 4,096 pauses 221 ms; with 8 threads on the 2 cores,
+/// 392 and 333 ms. Longer spinning before sleeping helped 2 threads no further and
+/// cost 8 threads (20 rounds: 217 / 390 ms; 24: 234 / 432 ms), whose spinners take the
+/// cores the owner needs.
 const SPINS: u32 = 16;
+
+/// The most pause instructions of one round of `acquire`'s spinning (as a power of 2):
+/// see [`SPINS`].
+const BACKOFF_CAP: u32 = 12;
 
 /// A reference whose release was deferred because another thread held the lock.
 pub(crate) enum Pending {
@@ -142,11 +159,11 @@ impl Gil {
             return Ok(g);
         }
         if !cfg!(loom) {
-            // The lock is mostly held for one handle operation: spinning a little
-            // (with backoff) is far cheaper than sleeping on the condition variable
-            // and being woken by a system call.
+            // The lock is mostly held for one handle operation: spinning (with
+            // backoff, see `SPINS`) is far cheaper than sleeping on the condition
+            // variable and being woken by a system call.
             for spins in 0..SPINS {
-                for _ in 0..1u32 << spins.min(6) {
+                for _ in 0..1u32 << spins.min(BACKOFF_CAP) {
                     std::hint::spin_loop();
                 }
                 if let Some(g) = self.enter(me) {
