@@ -15,7 +15,8 @@ use crate::raw::ObjPtr;
 /// wait overshoots a release by at most as long as it has already waited, and by at
 /// most one capped round (4,096 pauses; ~57 us at the 14 ns a pause takes on the
 /// machine of `benches/README.md`); all rounds together are 20,479 pauses (~0.3 ms
-/// there).
+/// there). A bounded wait (`acquire_timeout`, shutdown's grace period) stops
+/// spinning at its deadline.
 ///
 /// Why this long: a thread that looks at the lock often makes the owner wait for the
 /// lock word, and takes the lock in the owner's short gaps between operations, so the
@@ -168,6 +169,10 @@ impl Gil {
                 }
                 if let Some(g) = self.enter(me) {
                     return Ok(g);
+                }
+                // A bounded wait (shutdown's grace period) may end while spinning.
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
                 }
             }
         }
