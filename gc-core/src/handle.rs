@@ -234,6 +234,13 @@ unsafe impl<T: Traverse + 'static> Traverse for Gc<T> {
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         visitor.visit(self);
     }
+
+    /// Prefetches the referent's header, which the collector reads when `traverse`
+    /// reports the handle.
+    #[inline]
+    fn prefetch(&self) {
+        self.obj().prefetch_header();
+    }
 }
 
 impl<T: Traverse + 'static + fmt::Debug> fmt::Debug for Gc<T> {

@@ -98,6 +98,13 @@ unsafe impl<T: Traverse> Traverse for Box<T> {
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         (**self).traverse(visitor)
     }
+    /// Prefetches the start of the boxed value, which `traverse` reads.
+    #[inline]
+    fn prefetch(&self) {
+        if !T::IS_LEAF {
+            crate::prefetch::<T>(&**self);
+        }
+    }
 }
 
 // SAFETY: forwards to the boxed elements, each once.
@@ -117,6 +124,12 @@ unsafe impl<T: Traverse> Traverse for Option<T> {
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if let Some(v) = self {
             v.traverse(visitor)
+        }
+    }
+    #[inline]
+    fn prefetch(&self) {
+        if let Some(v) = self {
+            v.prefetch()
         }
     }
 }
@@ -162,6 +175,16 @@ unsafe impl<T: Traverse> Traverse for RefCell<T> {
             v.traverse(visitor)
         }
     }
+    /// Passes the hint on, unless the cell is mutably borrowed (as `traverse`).
+    #[inline]
+    fn prefetch(&self) {
+        if T::IS_LEAF {
+            return;
+        }
+        if let Ok(v) = self.try_borrow() {
+            v.prefetch()
+        }
+    }
 }
 
 // SAFETY: the mutex owns its value; when it is locked (or poisoned mid-update by
@@ -198,7 +221,7 @@ unsafe impl<T: Traverse> Traverse for RwLock<T> {
 }
 
 macro_rules! seq {
-    ($($c:ident),*) => {$(
+    ($($c:ident $(: $buffer:expr)?),*) => {$(
         // SAFETY: the collection owns its elements; each is traversed once.
         unsafe impl<T: Traverse> Traverse for $c<T> {
             const IS_LEAF: bool = T::IS_LEAF;
@@ -211,11 +234,26 @@ macro_rules! seq {
                     }
                 }
             }
+            $(
+                /// Prefetches the start of the element buffer `traverse` reads.
+                #[inline]
+                fn prefetch(&self) {
+                    if !T::IS_LEAF {
+                        crate::prefetch(($buffer)(self));
+                    }
+                }
+            )?
         }
     )*};
 }
 
-seq!(Vec, VecDeque, LinkedList, BTreeSet, BinaryHeap);
+seq!(
+    Vec: |v: &Vec<T>| v.as_ptr(),
+    VecDeque: |v: &VecDeque<T>| v.as_slices().0.as_ptr(),
+    LinkedList,
+    BTreeSet,
+    BinaryHeap
+);
 
 // SAFETY: the slice's elements are traversed once each (a slice behind a `Box` or a
 // `Vec` is owned by it).

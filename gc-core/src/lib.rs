@@ -114,7 +114,7 @@ pub use heap::{
     set_threshold, CallbackId, ExitHookId, Heap, GENERATIONS,
 };
 pub use shutdown::{LeakReport, LeakedObject, ShutdownReport};
-pub use traverse::{Finalize, Traverse};
+pub use traverse::{prefetch, Finalize, Traverse};
 pub use visitor::Visitor;
 pub use weak::WeakRef;
 

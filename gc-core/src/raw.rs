@@ -68,6 +68,7 @@ pub(crate) struct VTable {
     /// allocation path (freeing computes it from the layout: as cheap as the load).
     pool_classes: [Option<usize>; 3],
     traverse: unsafe fn(NonNull<RcHeader>, &mut Visitor<'_>),
+    prefetch: unsafe fn(NonNull<RcHeader>),
     finalize: Option<unsafe fn(NonNull<RcHeader>)>,
     drop_value: unsafe fn(NonNull<RcHeader>),
 }
@@ -92,6 +93,18 @@ unsafe fn traverse_erased<T: Traverse>(rc: NonNull<RcHeader>, visitor: &mut Visi
             .as_ref()
     };
     value.traverse(visitor);
+}
+
+/// # Safety
+/// As for `traverse_erased`.
+unsafe fn prefetch_erased<T: Traverse>(rc: NonNull<RcHeader>) {
+    // SAFETY: the caller guarantees the value is a live `T`.
+    let value = unsafe {
+        rc.byte_add(value_offset(align_of::<T>()))
+            .cast::<T>()
+            .as_ref()
+    };
+    value.prefetch();
 }
 
 /// # Safety
@@ -133,6 +146,7 @@ impl<T: Traverse + 'static> HasVTable for T {
         layouts: layouts_of(Layout::new::<T>()),
         pool_classes: pool_classes_of(layouts_of(Layout::new::<T>())),
         traverse: traverse_erased::<T>,
+        prefetch: prefetch_erased::<T>,
         finalize: if T::HAS_FINALIZER {
             Some(finalize_erased::<T>)
         } else {
@@ -941,6 +955,21 @@ impl ObjPtr {
         prefetch_line(self.0.as_ptr().cast::<u8>().wrapping_add(64));
     }
 
+    /// Calls the value's [`Traverse::prefetch`]: asks the CPU to start loading what
+    /// its traversal will read outside the object. A hint.
+    ///
+    /// # Panics
+    /// If the value has been destroyed (a collector bug: only live objects are
+    /// traversed).
+    #[inline]
+    pub(crate) fn prefetch_value(self) {
+        assert!(self.flags() & DEAD == 0, "prefetch of a destroyed object");
+        // Why this is sound: the value is live (not DEAD, checked above) and has the
+        // vtable's type.
+        // SAFETY: the guarantees just stated.
+        unsafe { (self.vtable().prefetch)(self.0) }
+    }
+
     /// Asks the CPU to start loading the object's header (its first cache line): a
     /// hint, as for [`prefetch`](ObjPtr::prefetch).
     #[inline]
@@ -1311,7 +1340,7 @@ impl ObjPtr {
 /// Asks the CPU to start loading the cache line at `addr`: a hint. A no-op off
 /// x86_64 and under Miri.
 #[inline]
-fn prefetch_line(addr: *const u8) {
+pub(crate) fn prefetch_line(addr: *const u8) {
     // Why this is sound: a prefetch never faults and has no effect on the program's
     // behaviour whatever the address; SSE is part of every x86_64 target.
     #[cfg(all(target_arch = "x86_64", not(miri)))]

@@ -28,6 +28,8 @@
 //!   fields and variants marked `#[traverse(skip)]`;
 //! - `IS_LEAF` is the `&&` of the visited fields' `IS_LEAF` (`true` when nothing is visited), so
 //!   a type that can never own a handle is never tracked by the collector;
+//! - `prefetch` (a hint the collector calls a few objects before it traverses one) calls
+//!   `prefetch` on the same fields;
 //! - `HAS_FINALIZER` and `finalize` come from `#[traverse(finalize)]`.
 //!
 //! For example,
@@ -62,6 +64,13 @@
 //!         <Gc<Node<T>> as ::gc_core::Traverse>::traverse(&self.parent, visitor);
 //!         <T as ::gc_core::Traverse>::traverse(&self.value, visitor);
 //!         <Vec<Node<T>> as ::gc_core::Traverse>::traverse(&self.children, visitor);
+//!     }
+//!
+//!     #[inline]
+//!     fn prefetch(&self) {
+//!         <Gc<Node<T>> as ::gc_core::Traverse>::prefetch(&self.parent);
+//!         <T as ::gc_core::Traverse>::prefetch(&self.value);
+//!         <Vec<Node<T>> as ::gc_core::Traverse>::prefetch(&self.children);
 //!     }
 //! }
 //! ```
@@ -260,8 +269,18 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
         // Nothing to visit: no `match`, so a fieldless enum needs no arms.
         TokenStream2::new()
     } else {
-        shape.traverse_body(&visitor)
+        shape.traverse_body(&Call::Traverse(&visitor))
     };
+    // Nothing visited: the trait's default (which does nothing) is left in place.
+    let prefetch = (!visited.is_empty()).then(|| {
+        let body = shape.traverse_body(&Call::Prefetch);
+        quote! {
+            #[inline]
+            fn prefetch(&self) {
+                #body
+            }
+        }
+    });
 
     let finalize = container.finalize.map(|span| {
         quote_spanned! {span=>
@@ -285,6 +304,8 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
             fn traverse(&self, #visitor: &mut ::gc_core::Visitor<'_>) {
                 #body
             }
+
+            #prefetch
         }
     })
 }
@@ -514,10 +535,23 @@ impl FieldInfo {
     /// expression for the type's text and, because `&'static T: Traverse`, replace the
     /// trait's `on_unimplemented` label and note with "consider borrowing here: `&Ty`"
     /// (see `tests/ui/field_not_traverse.rs`).
-    fn visit(&self, place: &TokenStream2, visitor: &Ident) -> TokenStream2 {
+    fn visit(&self, place: &TokenStream2, call: &Call<'_>) -> TokenStream2 {
         let ty = &self.ty;
-        quote!(<#ty as ::gc_core::Traverse>::traverse(#place, #visitor);)
+        match call {
+            Call::Traverse(visitor) => {
+                quote!(<#ty as ::gc_core::Traverse>::traverse(#place, #visitor);)
+            }
+            Call::Prefetch => quote!(<#ty as ::gc_core::Traverse>::prefetch(#place);),
+        }
     }
+}
+
+/// Which method of each visited field a generated body calls.
+enum Call<'a> {
+    /// `traverse(place, visitor)`.
+    Traverse(&'a Ident),
+    /// `prefetch(place)`.
+    Prefetch,
 }
 
 fn parse_fields(fields: &Fields, errors: &mut Errors) -> Vec<FieldInfo> {
@@ -585,17 +619,18 @@ impl Shape {
         }
     }
 
-    fn traverse_body(&self, visitor: &Ident) -> TokenStream2 {
+    /// The body of `traverse` or `prefetch`: `call` on every visited field.
+    fn traverse_body(&self, call: &Call<'_>) -> TokenStream2 {
         match self {
             Shape::Struct(fields) => {
                 let visits = fields.iter().filter(|f| !f.skip).map(|field| {
                     let member = &field.member;
-                    field.visit(&quote!(&self.#member), visitor)
+                    field.visit(&quote!(&self.#member), call)
                 });
                 quote!(#(#visits)*)
             }
             Shape::Enum(variants) => {
-                let arms = variants.iter().map(|variant| variant.arm(visitor));
+                let arms = variants.iter().map(|variant| variant.arm(call));
                 quote! {
                     match self {
                         #(#arms)*
@@ -608,7 +643,7 @@ impl Shape {
 
 impl VariantInfo {
     /// `Self::Variant { a: __gc_field_0, b: _, .. } => { visits }`.
-    fn arm(&self, visitor: &Ident) -> TokenStream2 {
+    fn arm(&self, call: &Call<'_>) -> TokenStream2 {
         let ident = &self.ident;
         let binding = |index: usize| call_site_ident(&format!("__gc_field_{index}"));
         let visited = self
@@ -640,7 +675,7 @@ impl VariantInfo {
             }
         };
         let visits =
-            visited.map(|(index, field)| field.visit(&binding(index).into_token_stream(), visitor));
+            visited.map(|(index, field)| field.visit(&binding(index).into_token_stream(), call));
         quote! {
             #pattern => {
                 #(#visits)*
