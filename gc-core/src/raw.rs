@@ -80,43 +80,42 @@ pub(crate) const fn value_offset(align: usize) -> usize {
     h.div_ceil(align) * align
 }
 
+/// The value of the object whose header `rc` points to, as a `T`.
+///
 /// # Safety
 /// `rc` must point to the `RcHeader` of a live object whose value has type `T` and has
-/// not been destroyed.
-unsafe fn traverse_erased<T: Traverse>(rc: NonNull<RcHeader>, visitor: &mut Visitor<'_>) {
+/// not been destroyed, and the value must stay so while the reference is used.
+#[inline(always)]
+unsafe fn value_ref<'a, T>(rc: NonNull<RcHeader>) -> &'a T {
     // Why this is sound: the caller guarantees the value is a live `T`; `value_offset` is where
     // `alloc_object::<T>` put it.
     // SAFETY: the guarantees just stated.
-    let value = unsafe {
+    unsafe {
         rc.byte_add(value_offset(align_of::<T>()))
             .cast::<T>()
             .as_ref()
-    };
-    value.traverse(visitor);
+    }
 }
 
 /// # Safety
-/// As for `traverse_erased`.
+/// As for [`value_ref`].
+unsafe fn traverse_erased<T: Traverse>(rc: NonNull<RcHeader>, visitor: &mut Visitor<'_>) {
+    // SAFETY: passed on from our caller.
+    unsafe { value_ref::<T>(rc) }.traverse(visitor);
+}
+
+/// # Safety
+/// As for [`value_ref`].
 unsafe fn prefetch_erased<T: Traverse>(rc: NonNull<RcHeader>) {
-    // SAFETY: the caller guarantees the value is a live `T`.
-    let value = unsafe {
-        rc.byte_add(value_offset(align_of::<T>()))
-            .cast::<T>()
-            .as_ref()
-    };
-    value.prefetch();
+    // SAFETY: passed on from our caller.
+    unsafe { value_ref::<T>(rc) }.prefetch();
 }
 
 /// # Safety
-/// As for `traverse_erased`.
+/// As for [`value_ref`].
 unsafe fn finalize_erased<T: Traverse>(rc: NonNull<RcHeader>) {
-    // SAFETY: the caller guarantees the value is a live `T`.
-    let value = unsafe {
-        rc.byte_add(value_offset(align_of::<T>()))
-            .cast::<T>()
-            .as_ref()
-    };
-    value.finalize();
+    // SAFETY: passed on from our caller.
+    unsafe { value_ref::<T>(rc) }.finalize();
 }
 
 /// # Safety
