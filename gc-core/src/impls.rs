@@ -114,6 +114,13 @@ unsafe impl<T: Traverse> Traverse for Box<[T]> {
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         (**self).traverse(visitor)
     }
+    /// Prefetches the start of the boxed elements, which `traverse` reads.
+    #[inline]
+    fn prefetch(&self) {
+        if !T::IS_LEAF {
+            crate::prefetch(self.as_ptr());
+        }
+    }
 }
 
 // SAFETY: forwards to the contained value, if any.
@@ -144,6 +151,13 @@ unsafe impl<T: Traverse, E: Traverse> Traverse for Result<T, E> {
             Err(e) => e.traverse(visitor),
         }
     }
+    #[inline]
+    fn prefetch(&self) {
+        match self {
+            Ok(v) => v.prefetch(),
+            Err(e) => e.prefetch(),
+        }
+    }
 }
 
 // SAFETY: the cell owns its value. A `Cell` cannot be borrowed, so reading it means
@@ -155,6 +169,12 @@ unsafe impl<T: Traverse + Copy> Traverse for Cell<T> {
     fn traverse(&self, visitor: &mut Visitor<'_>) {
         if !T::IS_LEAF {
             self.get().traverse(visitor)
+        }
+    }
+    #[inline]
+    fn prefetch(&self) {
+        if !T::IS_LEAF {
+            self.get().prefetch()
         }
     }
 }
@@ -250,10 +270,16 @@ macro_rules! seq {
 seq!(
     Vec: |v: &Vec<T>| v.as_ptr(),
     VecDeque: |v: &VecDeque<T>| v.as_slices().0.as_ptr(),
-    LinkedList,
+    // The first node: where `traverse` starts (the list holds its address).
+    LinkedList: |l: &LinkedList<T>| l.front().map_or(core::ptr::null(), |v| v as *const T),
     BTreeSet,
-    BinaryHeap
+    BinaryHeap: |h: &BinaryHeap<T>| h.as_slice().as_ptr()
 );
+
+/// How many elements of an array or slice [`Traverse::prefetch`] is passed on to:
+/// the first few, as many loads as a core overlaps usefully (the elements
+/// themselves are inside the value, which the collector has prefetched already).
+const PREFETCH_ELEMENTS: usize = 8;
 
 // SAFETY: the slice's elements are traversed once each (a slice behind a `Box` or a
 // `Vec` is owned by it).
@@ -264,6 +290,15 @@ unsafe impl<T: Traverse> Traverse for [T] {
         if !T::IS_LEAF {
             for v in self {
                 v.traverse(visitor)
+            }
+        }
+    }
+    /// Passes the hint on to the first 8 elements (`PREFETCH_ELEMENTS`).
+    #[inline]
+    fn prefetch(&self) {
+        if !T::IS_LEAF {
+            for v in self.iter().take(PREFETCH_ELEMENTS) {
+                v.prefetch()
             }
         }
     }
@@ -279,6 +314,11 @@ unsafe impl<T: Traverse, const N: usize> Traverse for [T; N] {
                 v.traverse(visitor)
             }
         }
+    }
+    /// As for slices: the first 8 elements.
+    #[inline]
+    fn prefetch(&self) {
+        self.as_slice().prefetch()
     }
 }
 
@@ -369,6 +409,13 @@ where
             }
         }
     }
+    /// Prefetches the start of the elements (inline ones are inside the value).
+    #[inline]
+    fn prefetch(&self) {
+        if !<A::Item as Traverse>::IS_LEAF {
+            crate::prefetch(self.as_ptr());
+        }
+    }
 }
 
 leaf!(std::hash::RandomState, hashbrown::DefaultHashBuilder);
@@ -389,6 +436,12 @@ macro_rules! tuple {
             fn traverse(&self, visitor: &mut Visitor<'_>) {
                 let ($($name,)+) = self;
                 $($name.traverse(visitor);)+
+            }
+            #[allow(non_snake_case)]
+            #[inline]
+            fn prefetch(&self) {
+                let ($($name,)+) = self;
+                $($name.prefetch();)+
             }
         }
     };

@@ -103,8 +103,13 @@ pub unsafe trait Traverse {
     /// random edges, W7 in `benches/`: its first collection 1.17× faster).
     ///
     /// The default does nothing. `#[derive(Traverse)]` calls it on every visited
-    /// field, and gc-core's implementations for `Vec`, `VecDeque`, `Box`, `Option`
-    /// and `RefCell` (not while mutably borrowed) pass it on; a hand-written
+    /// field. gc-core's implementations: `Gc`, `sync::Gc` and `Box` prefetch what
+    /// they point to; `Vec`, `VecDeque`, `BinaryHeap`, `Box<[T]>` and `SmallVec`
+    /// their buffer, `LinkedList` its first node; `Option`, `Result`, `Cell`,
+    /// tuples and `RefCell` (not while mutably borrowed) pass it on, arrays and
+    /// slices to their first 8 elements. `Mutex` and `RwLock` do not (it would
+    /// take the lock), nor do the hashed and B-tree collections (where their
+    /// elements lie is only found by reading them); a hand-written
     /// `traverse` over a container of handles may implement it with
     /// [`gc_core::prefetch`](crate::prefetch()). It must not panic in normal operation (a
     /// panic propagates out of the collection as one from `traverse` does).

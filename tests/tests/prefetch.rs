@@ -2,8 +2,8 @@
 //! on to, and that the collector gives it while marking.
 
 use gc_core::{Gc, Heap, Traverse, Visitor};
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::collections::{BinaryHeap, LinkedList, VecDeque};
 
 thread_local! {
     /// The ids of the probes whose `prefetch` ran on this thread, in order.
@@ -16,6 +16,7 @@ fn seen() -> Vec<u32> {
 }
 
 /// A field that records its id when its `prefetch` runs.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Probe(u32);
 
 // SAFETY: owns no handle and reports none.
@@ -77,6 +78,35 @@ fn the_derive_passes_prefetch_to_every_visited_field_and_no_skipped_one() {
     Shape::Skipped(Probe(14)).prefetch();
     Shape::Empty.prefetch();
     assert_eq!(seen(), vec![10, 12, 13]);
+}
+
+#[test]
+fn wrappers_pass_prefetch_on_and_arrays_to_their_first_eight_elements() {
+    let _ = seen();
+    Ok::<Probe, Probe>(Probe(1)).prefetch();
+    Err::<Probe, Probe>(Probe(2)).prefetch();
+    Cell::new(Probe(3)).prefetch();
+    (Probe(4), Probe(5), Probe(6)).prefetch();
+    assert_eq!(seen(), vec![1, 2, 3, 4, 5, 6]);
+
+    let array: [Probe; 10] = core::array::from_fn(|i| Probe(10 + i as u32));
+    array.prefetch();
+    assert_eq!(seen(), (10..18).collect::<Vec<_>>());
+    array[..3].prefetch();
+    assert_eq!(seen(), vec![10, 11, 12]);
+
+    // Containers whose elements lie apart prefetch that memory (a hint, which reads
+    // nothing) and do not call into the elements; empty ones included, whose
+    // pointer may dangle or be null.
+    let boxed: Box<[Probe]> = vec![Probe(30)].into_boxed_slice();
+    boxed.prefetch();
+    LinkedList::from([Probe(31)]).prefetch();
+    BinaryHeap::from([Probe(32)]).prefetch();
+    Box::<[Probe]>::default().prefetch();
+    LinkedList::<Probe>::new().prefetch();
+    BinaryHeap::<Probe>::new().prefetch();
+    Vec::<Probe>::new().prefetch();
+    assert_eq!(seen(), Vec::<u32>::new());
 }
 
 #[test]

@@ -373,6 +373,12 @@ unsafe impl<T: Traverse + 'static> Traverse for Gc<T> {
             visitor.visit_obj(self.obj);
         }
     }
+    /// Prefetches the referent's header, which marking reads (a hint: for a handle
+    /// into another heap, which `traverse` does not report, it only costs the load).
+    #[inline]
+    fn prefetch(&self) {
+        self.obj.prefetch_header();
+    }
 }
 
 /// A borrow of a value in a thread-safe heap; holds the heap lock.
