@@ -1012,7 +1012,9 @@ impl ObjPtr {
     pub(crate) fn traverse(self, visitor: &mut Visitor<'_>) {
         assert!(self.flags() & DEAD == 0, "traverse of a destroyed object");
         if let Some(owner) = self.owner() {
-            visitor.visit_obj(owner);
+            // Out of line: few objects have an owner, and this function is inlined
+            // in the collector's loops.
+            visitor.visit_obj_cold(owner);
         }
         // Why this is sound: the value is live (not DEAD, checked above; orphans are never
         // traversed by a collector and their values are live).
