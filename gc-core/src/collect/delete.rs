@@ -45,7 +45,9 @@ pub(crate) fn delete_garbage(
         trashcan::run(|| {
             let mut first = None;
             let mut referents = Vec::new();
-            if far_edges(heap, &garbage, &mut referents, &mut first) {
+            if garbage.len() >= PREFETCH_MIN
+                && far_edges(heap, &garbage, &mut referents, &mut first)
+            {
                 // Dropping a value releases the handles it owns, each a write to the
                 // referent's header, here a likely cache miss: prefetch the referents
                 // of the object `AHEAD` places on, so that the misses overlap.
@@ -101,8 +103,9 @@ fn destroy(obj: ObjPtr, first: &mut Option<Box<dyn Any + Send>>) {
 /// the referents of.
 const AHEAD: usize = 8;
 
-/// Appends the referents of `obj`, an object of the garbage whose value has not been
-/// dropped yet, to `out`. A panic in its `traverse` (possible only if the
+/// Appends the referents of `obj`, a member of a collection's set whose value is
+/// intact (an object of the garbage whose value has not been dropped yet, or any
+/// member while marking), to `out`. A panic in its `traverse` (possible only if the
 /// implementation breaks its contract: it answered in `subtract_refs` moments ago) is
 /// kept in `first` like one in `Drop`, so that the rest of the garbage is still
 /// destroyed.
@@ -113,7 +116,8 @@ fn referents_of(
     first: &mut Option<Box<dyn Any + Send>>,
 ) {
     // Why this is sound: the garbage is destroyed in order, one object at a time, so
-    // an object not yet reached still has its value; all of them are pinned.
+    // an object not yet reached still has its value; before destruction (marking)
+    // every member has its value; all of them are pinned.
     // SAFETY: the guarantees just stated.
     let r = catch_unwind(AssertUnwindSafe(|| unsafe {
         obj.referents_into(heap, out)
@@ -124,9 +128,11 @@ fn referents_of(
     }
 }
 
-/// Whether `garbage` is large and most of the handles its objects own lead a page or
-/// more away (a graph with random edges; not a list, a ring or a tree built in
-/// order), judged from 64 objects spread over it.
+/// Whether most of the handles the objects of `garbage` own lead a page or more away
+/// (a graph with random edges; not a list, a ring or a tree built in order), judged
+/// from 64 objects spread over it. The objects' values must be intact (a garbage
+/// set before destruction; any set of a collection); a panic in their `traverse` is
+/// kept in `first`.
 ///
 /// Why: destroying the garbage releases every handle it owns, a write to the
 /// referent's header; when the referents are scattered each write is a cache miss,
@@ -134,7 +140,8 @@ fn referents_of(
 /// overlaps them (W7's release of 196,000 objects with 4 random edges each, in one
 /// process with prefetching on and off alternately, 16 runs each: destruction median
 /// 39.3 -> 26.8 ms); where edges are local the extra traversal would only cost.
-fn far_edges(
+/// Marking asks the same question (`move_unreachable::mark_reachable`).
+pub(super) fn far_edges(
     heap: &HeapState,
     garbage: &[ObjPtr],
     referents: &mut Vec<ObjPtr>,
@@ -143,9 +150,6 @@ fn far_edges(
     const SAMPLES: usize = 64;
     /// Distance from an object to a referent from which an edge counts as far.
     const FAR: usize = 4096;
-    if garbage.len() < PREFETCH_MIN {
-        return false;
-    }
     let (mut seen, mut far) = (0, 0);
     let step = garbage.len() / SAMPLES;
     for k in 0..SAMPLES {
@@ -160,7 +164,7 @@ fn far_edges(
     far * 2 > seen
 }
 
-/// Below this many objects [`far_edges`] does not look: the referents' headers were
+/// Below this many objects `delete_garbage` does not ask [`far_edges`]: the referents' headers were
 /// all touched moments ago (while subtracting references).
 const PREFETCH_MIN: usize = 1 << 15;
 
