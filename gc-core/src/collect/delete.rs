@@ -164,8 +164,8 @@ pub(super) fn far_edges(
     far * 2 > seen
 }
 
-/// Below this many objects `delete_garbage` does not ask [`far_edges`]: the referents' headers were
-/// all touched moments ago (while subtracting references).
+/// Below this many objects `delete_garbage` does not ask [`far_edges`]: the
+/// referents' headers were all touched moments ago (while subtracting references).
 const PREFETCH_MIN: usize = 1 << 15;
 
 /// Below this many objects the garbage is left in the order the collection found it:

@@ -1,10 +1,10 @@
 //! Phase 3: find what is reachable from outside the set; the rest is garbage.
 
+use std::collections::VecDeque;
+
 use crate::collect::SetGuard;
 use crate::heap::HeapState;
 use crate::raw::{List, ObjPtr, DEAD, HAS_CALLBACKS, WEAK_CLEARED};
-use std::collections::VecDeque;
-
 use crate::visitor::{mark, Delayed, Mode, Visitor, REACHABLE};
 
 /// Marks what is reachable from outside the set (`mark_reachable`, skipped unless
