@@ -8,6 +8,7 @@ use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
 use core::ops::Deref;
 
+use crate::collect::absorb::{absorbed, absorbs};
 use crate::error::{AllocError, DerefError};
 use crate::heap::{with_default_heap, Heap};
 use crate::raw::{List, ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
@@ -135,7 +136,7 @@ impl<T: Traverse + 'static> Gc<T> {
     /// The number of strong handles to the object (during a collection, the
     /// collector's own reference is included).
     pub fn strong_count(this: &Self) -> usize {
-        this.obj.strong() as usize
+        (this.obj.strong() - absorbed(this.obj)) as usize
     }
 
     /// The number of [`Weak`] handles to the object.
@@ -187,6 +188,9 @@ impl<T: Traverse + 'static> Gc<T> {
 impl<T> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
+        if absorbs(self.obj) {
+            return;
+        }
         // SAFETY: a `Gc<T>` points at an object whose value is a `T`.
         unsafe { self.obj.release_strong_typed::<T>() };
     }
@@ -464,7 +468,7 @@ impl GcAny {
 
     /// The number of strong handles to the object.
     pub fn strong_count(&self) -> usize {
-        self.obj.strong() as usize
+        (self.obj.strong() - absorbed(self.obj)) as usize
     }
 
     /// Whether the value can still be reached (not destroyed, heap not shut down).
@@ -550,6 +554,9 @@ impl Clone for GcAny {
 
 impl Drop for GcAny {
     fn drop(&mut self) {
+        if absorbs(self.obj) {
+            return;
+        }
         self.obj.release_strong();
     }
 }

@@ -388,7 +388,7 @@ const fn pool_classes_of(layouts: [(Layout, usize); 3]) -> [Option<usize>; 3] {
 /// own allocation, so that Miri reports a use of an object after it was freed (in a
 /// pool the block stays inside a live chunk, which Miri cannot tell from a valid
 /// use). CI runs the suite under Miri both ways.
-const POOLED: bool = !cfg!(miri) || cfg!(gc_miri_pools);
+pub(crate) const POOLED: bool = !cfg!(miri) || cfg!(gc_miri_pools);
 
 /// The label bits of an untracked object (which is on no list, so they are otherwise
 /// 0): its memory came from its thread's leaf pools ([`Memory::ThreadLeaf`]).
@@ -963,7 +963,18 @@ impl ObjPtr {
     #[inline]
     pub(crate) fn prefetch_value(self) {
         assert!(self.flags() & DEAD == 0, "prefetch of a destroyed object");
-        // Why this is sound: the value is live (not DEAD, checked above) and has the
+        // SAFETY: the value is live (not DEAD, checked above).
+        unsafe { self.prefetch_intact_value() }
+    }
+
+    /// [`prefetch_value`](ObjPtr::prefetch_value) for a value that may be marked
+    /// `DEAD` but is still intact (the garbage before its destruction).
+    ///
+    /// # Safety
+    /// The value must not have been dropped.
+    #[inline]
+    pub(crate) unsafe fn prefetch_intact_value(self) {
+        // Why this is sound: the caller guarantees the value is intact, and it has the
         // vtable's type.
         // SAFETY: the guarantees just stated.
         unsafe { (self.vtable().prefetch)(self.0) }
@@ -1093,6 +1104,18 @@ impl ObjPtr {
             // SAFETY: the guarantees just stated.
             unsafe { self.dealloc() };
         }
+    }
+
+    /// Lowers the count by the `absorbed` handle drops an absorber held for this
+    /// object (`collect/absorb.rs`), then releases the collector's pin.
+    pub(crate) fn unpin_absorbed(self, absorbed: u32) {
+        if absorbed > 0 {
+            let h = self.header();
+            let raw = h.strong.get();
+            debug_assert!(raw & COUNT_MASK > absorbed, "absorbed the pin");
+            h.strong.set(raw - absorbed);
+        }
+        self.unpin();
     }
 
     /// Releases the collector's pin (see `HeapState::add_to_set`). Unlike a handle

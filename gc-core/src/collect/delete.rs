@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::collect::absorb::Absorber;
 use crate::collect::SetGuard;
 use crate::handle::GcAny;
 use crate::heap::HeapState;
@@ -14,13 +15,16 @@ use crate::raw::{trashcan, List, ObjPtr, DEAD};
 /// since: `already_dead`), so that a `Drop` impl that reads a handle to
 /// another member of the garbage gets a clear panic (or an error from
 /// `Gc::try_deref`), never a destroyed value. A large set found in a scattered order
-/// is destroyed in page order ([`scattered`], [`sort_by_page`]); in a large set whose handles lead
-/// far away, the referents of the object a few places on are prefetched before each
-/// value is dropped ([`far_edges`]). Values are dropped one by one (a
-/// panicking `Drop` is caught, the others still run); objects whose last handle goes
-/// meanwhile are queued in the trashcan. Each object's pin is released right after
-/// its value is dropped, which frees the allocation if no handle references it any
-/// more (otherwise the last handle frees it).
+/// is destroyed in page order ([`scattered`], [`sort_by_page`]); a large set whose
+/// handles lead far away ([`far_edges`]) is destroyed with an [`Absorber`], which
+/// counts the drops of handles to its members in a small table instead of their
+/// headers ([`destroy_absorbing`]), or, if the set's members lie too far apart for
+/// one, with the referents of the object a few places on prefetched before each value
+/// is dropped. Values are dropped one by one (a panicking `Drop` is caught, the
+/// others still run); objects whose last handle goes meanwhile are queued in the
+/// trashcan. Each object's pin is released right after its value is dropped (with an
+/// absorber: once every value is), which frees the allocation if no handle references
+/// it any more (otherwise the last handle frees it).
 pub(crate) fn delete_garbage(
     guard: &mut SetGuard<'_>,
     already_dead: bool,
@@ -45,9 +49,17 @@ pub(crate) fn delete_garbage(
         trashcan::run(|| {
             let mut first = None;
             let mut referents = Vec::new();
-            if garbage.len() >= PREFETCH_MIN
-                && far_edges(heap, &garbage, &mut referents, &mut first)
-            {
+            let far = garbage.len() >= PREFETCH_MIN
+                && far_edges(heap, &garbage, &mut referents, &mut first);
+            // Debug builds absorb from `ABSORB_MIN_DEBUG` members, in sets of an even
+            // size, so that the test suite runs both ways of destroying a set.
+            let absorb = far
+                || cfg!(debug_assertions)
+                    && garbage.len() >= ABSORB_MIN_DEBUG
+                    && garbage.len() % 2 == 0;
+            if let Some(absorber) = absorb.then(|| Absorber::install(&garbage)).flatten() {
+                destroy_absorbing(&garbage, absorber, &mut first);
+            } else if far {
                 // Dropping a value releases the handles it owns, each a write to the
                 // referent's header, here a likely cache miss: prefetch the referents
                 // of the object `AHEAD` places on, so that the misses overlap.
@@ -83,6 +95,51 @@ pub(crate) fn delete_garbage(
 /// is kept in `first` unless one is there already.
 #[inline(always)]
 fn destroy(obj: ObjPtr, first: &mut Option<Box<dyn Any + Send>>) {
+    drop_value(obj, first);
+    // The value is gone, so the pin has nothing left to protect: release it now, in the
+    // same pass. The allocation is freed when the last handle goes, which may be a later
+    // object's value being dropped; objects not yet reached stay pinned, so their
+    // values are still intact.
+    obj.unpin();
+}
+
+/// Destroys `garbage` with `absorber` installed for it: dropping a value releases the
+/// handles it owns, each a write to the referent's header, on a large set with
+/// scattered edges a likely cache miss; but those referents are mostly members of the
+/// garbage, whose drops the absorber counts in a small table instead
+/// (`collect/absorb.rs`). What is left to wait for is each value's own memory (its
+/// `Vec` of handles, say), asked for `AHEAD` objects on. The pins are released at the
+/// end, once the absorbed drops are known (W7's release of 196,000 objects with 4
+/// random edges each, in one process with and without the absorber alternately, 30
+/// runs each: destruction median 21.9 -> 11.9 ms).
+fn destroy_absorbing(
+    garbage: &[ObjPtr],
+    absorber: Absorber,
+    first: &mut Option<Box<dyn Any + Send>>,
+) {
+    for (i, &obj) in garbage.iter().enumerate() {
+        if let Some(&ahead) = garbage.get(i + AHEAD) {
+            // A panic in `prefetch` (which breaks its contract) is kept as one in
+            // `Drop` would be.
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: the value of an object not reached yet is intact: the
+                // garbage is destroyed in order.
+                unsafe { ahead.prefetch_intact_value() }
+            }));
+            if let Err(p) = r {
+                first.get_or_insert(p);
+            }
+        }
+        drop_value(obj, first);
+    }
+    absorber.finish(garbage);
+}
+
+/// Drops the value of one object of the garbage and releases the references the value
+/// held apart from its handles (owner, implicit weak); the pin stays. A panic in its
+/// `Drop` is kept in `first` unless one is there already.
+#[inline(always)]
+fn drop_value(obj: ObjPtr, first: &mut Option<Box<dyn Any + Send>>) {
     // The object is unreachable from every handle outside the garbage (so nothing
     // borrows its value), DEAD is set (so nothing will borrow it again), and it is in
     // the garbage once.
@@ -92,15 +149,14 @@ fn destroy(obj: ObjPtr, first: &mut Option<Box<dyn Any + Send>>) {
         first.get_or_insert(p);
     }
     obj.release_value_refs();
-    // The value is gone, so the pin has nothing left to protect: release it now, in the
-    // same pass. The allocation is freed when the last handle goes, which may be a later
-    // object's value being dropped; objects not yet reached stay pinned, so their
-    // values are still intact.
-    obj.unpin();
 }
 
+/// Debug builds destroy sets of this many members or more (of an even size) with an
+/// [`Absorber`], whatever their edges.
+const ABSORB_MIN_DEBUG: usize = 32;
+
 /// How many places ahead of the object being destroyed `delete_garbage` prefetches
-/// the referents of.
+/// the referents (or, with an absorber, the value's own memory) of.
 const AHEAD: usize = 8;
 
 /// Appends the referents of `obj`, a member of a collection's set whose value is

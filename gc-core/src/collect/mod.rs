@@ -69,6 +69,7 @@
 //!
 //! Every phase is iterative: no recursion grows with the graph.
 
+pub(crate) mod absorb;
 mod delete;
 mod finalize;
 mod move_unreachable;
