@@ -1390,7 +1390,7 @@ pub(crate) fn prefetch_line(addr: *const u8) {
 
 #[cold]
 #[inline(never)]
-fn gc_refs_underflow(obj: ObjPtr) -> ! {
+pub(crate) fn gc_refs_underflow(obj: ObjPtr) -> ! {
     panic!(
         "gc_refs underflow on a `{}`: a Traverse impl reported a handle it does not own, or one handle twice",
         obj.type_name()

@@ -1,5 +1,6 @@
 //! The visitor that [`Traverse`] implementations report handles to.
 
+use crate::collect::count_table::CountTable;
 use crate::handle::Gc;
 use crate::heap::HeapState;
 use crate::raw::{List, ObjPtr};
@@ -30,6 +31,10 @@ pub(crate) enum Mode<'a> {
         closure: u32,
         /// How many members' `gc_refs` have reached zero.
         zeroed: &'a mut usize,
+        /// On a large set with scattered handles: the members it was filled with
+        /// count the handles to them here, not in their headers
+        /// (`subtract_refs::settle` moves the counts over).
+        table: Option<&'a mut CountTable>,
     },
     /// `move_unreachable`: each object of the set that is reached is marked reachable
     /// and pushed, to be traversed in turn (an explicit stack, no recursion). With
@@ -88,9 +93,10 @@ impl<'a> Visitor<'a> {
             set,
             closure,
             zeroed,
+            table,
         } = &mut self.mode
         {
-            return subtract(heap, set, *closure, zeroed, obj);
+            return subtract(heap, set, *closure, zeroed, table, obj);
         }
         self.visit_obj_cold(obj)
     }
@@ -105,7 +111,8 @@ impl<'a> Visitor<'a> {
                 set,
                 closure,
                 zeroed,
-            } => subtract(heap, set, *closure, zeroed, obj),
+                table,
+            } => subtract(heap, set, *closure, zeroed, table, obj),
             Mode::Mark {
                 heap,
                 stack,
@@ -139,14 +146,24 @@ impl<'a> Visitor<'a> {
 /// alternately, 16 runs each) spent 40.9 -> 31.5 ms subtracting in its two
 /// collections (medians; 1.41x, median of paired ratios), its first collection
 /// 1.19x and its release 1.15x faster; W4's subtracting 1.20x, W3's 1.17x.
+///
+/// With a `table`, a handle to one of the members it was filled with is counted there
+/// instead, without reading the member's header (on W7's scattered graph, a cache and
+/// TLB miss): see `collect/count_table.rs`.
 #[inline(always)]
 fn subtract(
     heap: &HeapState,
     set: &mut Vec<ObjPtr>,
     closure: u32,
     zeroed: &mut usize,
+    table: &mut Option<&mut CountTable>,
     obj: ObjPtr,
 ) {
+    if let Some(t) = table {
+        if t.add(obj) {
+            return;
+        }
+    }
     match obj.label_in(heap) {
         Some(COLLECTING) => *zeroed += usize::from(obj.decrement_gc_refs() == 0),
         Some(label) if closure & (1 << label) != 0 => join(heap, set, zeroed, obj),

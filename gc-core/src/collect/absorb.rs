@@ -27,13 +27,9 @@
 //! as without an absorber. [`Gc::strong_count`](crate::Gc::strong_count) reads the
 //! true count meanwhile ([`absorbed`]).
 //!
-//! **Why the table is exact.** A byte is `slot << COUNT_BITS | count`: headers are 16
-//! bytes and never overlap, so a 64-byte granule of the span holds at most four
-//! header addresses, and a member's byte names which of the four is its own. A handle
-//! points at its referent's header, so a drop is absorbed only if its address falls
-//! in a member's granule *and* slot. A granule without a member ([`NONE`]) or with
-//! two ([`SHARED`], members closer than 64 bytes: neither absorbs) has a count no drop
-//! matches; a member's byte that reaches [`FULL`] absorbs no more drops.
+//! The table is a [`CountTable`] (where why it is exact is explained): a drop that
+//! it does not count (a member's full byte, two members in one granule, a
+//! non-member) takes the usual path.
 //!
 //! **Cost.** Every handle drop first reads this thread's `ACTIVE` flag: one load and
 //! a predictable branch (W1, handles dropped and nothing else, in one process against
@@ -45,30 +41,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::raw::{ObjPtr, RcHeader};
-
-/// Bytes of address span per table entry.
-const GRANULE: usize = 64;
-/// Headers are 16 bytes and never overlap, so a granule holds at most `SLOTS` header
-/// addresses; a member's entry names its slot.
-const SLOTS: usize = GRANULE / size_of::<RcHeader>();
-const _: () = assert!(size_of::<RcHeader>() == 16 && SLOTS.is_power_of_two() && SLOTS <= 16);
-/// An entry is `slot << COUNT_BITS | count`.
-const COUNT_BITS: u32 = 8 - SLOTS.trailing_zeros();
-const COUNT_MASK: u8 = (1 << COUNT_BITS) - 1;
-/// The count of an entry that absorbs nothing: no member in its granule ([`NONE`]),
-/// or two ([`SHARED`]).
-const NO_COUNT: u8 = COUNT_MASK;
-/// The highest count: an entry that reached it absorbs no more drops.
-const FULL: u8 = COUNT_MASK - 1;
-/// The entry of a granule without a member.
-const NONE: u8 = u8::MAX;
-/// The entry of a granule with two members: neither absorbs.
-const SHARED: u8 = NO_COUNT;
-/// The most table entries per member: a set whose members lie further apart on
-/// average is destroyed without an absorber (its table would take more than a
-/// quarter of the set's own memory: tracked objects take at least 32 bytes).
-const ENTRIES_PER_MEMBER: usize = 8;
+use crate::collect::count_table::CountTable;
+use crate::raw::ObjPtr;
 
 std::thread_local! {
     /// Whether this thread has an absorber: read by every handle drop, so a `const`
@@ -76,34 +50,7 @@ std::thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
     /// The absorber's table while `ACTIVE`; between collections its emptied buffer,
     /// kept for the next one.
-    static TABLE: RefCell<Table> = const { RefCell::new(Table { lo: 0, entries: Vec::new() }) };
-}
-
-/// The entries for the addresses `lo..lo + GRANULE * entries.len()`.
-#[derive(Default)]
-struct Table {
-    lo: usize,
-    entries: Vec<u8>,
-}
-
-impl Table {
-    /// `obj`'s entry and the slot its header address has in it.
-    #[inline(always)]
-    fn entry(&mut self, obj: ObjPtr) -> Option<(&mut u8, u8)> {
-        let offset = obj.as_non_null().as_ptr().addr().wrapping_sub(self.lo);
-        let slot = (offset / size_of::<RcHeader>() % SLOTS) as u8;
-        Some((self.entries.get_mut(offset / GRANULE)?, slot))
-    }
-
-    /// How many drops of handles to `obj` its entry absorbed.
-    fn count(&mut self, obj: ObjPtr) -> u8 {
-        match self.entry(obj) {
-            Some((&mut e, slot)) if e >> COUNT_BITS == slot && e & COUNT_MASK != NO_COUNT => {
-                e & COUNT_MASK
-            }
-            _ => 0,
-        }
-    }
+    static TABLE: RefCell<CountTable> = const { RefCell::new(CountTable::new()) };
 }
 
 /// Whether a handle drop of `obj` was absorbed (see the module docs); if not, the
@@ -117,18 +64,7 @@ pub(crate) fn absorbs(obj: ObjPtr) -> bool {
 #[inline(never)]
 fn absorb(obj: ObjPtr) -> bool {
     TABLE
-        .try_with(|t| {
-            let Ok(mut t) = t.try_borrow_mut() else {
-                return false;
-            };
-            match t.entry(obj) {
-                Some((e, slot)) if *e >> COUNT_BITS == slot && *e & COUNT_MASK < FULL => {
-                    *e += 1;
-                    true
-                }
-                _ => false,
-            }
-        })
+        .try_with(|t| t.try_borrow_mut().is_ok_and(|mut t| t.add(obj)))
         .unwrap_or(false)
 }
 
@@ -151,37 +87,15 @@ pub(crate) struct Absorber {
 impl Absorber {
     /// Makes `garbage` (pinned tracked objects, each once) this thread's absorbed
     /// set, or returns `None`: another absorber is active, its members lie too far
-    /// apart ([`ENTRIES_PER_MEMBER`]), or the thread is exiting.
+    /// apart for a [`CountTable`], or the thread is exiting.
     pub(crate) fn install(garbage: &[ObjPtr]) -> Option<Absorber> {
-        if ACTIVE.with(Cell::get) || garbage.is_empty() {
+        if ACTIVE.with(Cell::get) {
             return None;
         }
-        let addr = |o: &ObjPtr| o.as_non_null().as_ptr().addr();
-        let (lo, hi) = garbage.iter().fold((usize::MAX, 0), |(lo, hi), o| {
-            (lo.min(addr(o)), hi.max(addr(o)))
-        });
-        let len = (hi - lo) / GRANULE + 1;
-        if len > ENTRIES_PER_MEMBER.saturating_mul(garbage.len()) {
+        let filled = TABLE.try_with(|t| t.try_borrow_mut().is_ok_and(|mut t| t.fill(garbage)));
+        if filled != Ok(true) {
             return None;
         }
-        TABLE
-            .try_with(|t| {
-                let mut t = t.try_borrow_mut().ok()?;
-                t.lo = lo;
-                t.entries.clear();
-                t.entries.resize(len, NONE);
-                for &obj in garbage {
-                    let (e, slot) = t.entry(obj).expect("a member lies in the span");
-                    *e = if *e == NONE {
-                        slot << COUNT_BITS
-                    } else {
-                        SHARED
-                    };
-                }
-                Some(())
-            })
-            .ok()
-            .flatten()?;
         ACTIVE.with(|a| a.set(true));
         #[cfg(test)]
         tests::INSTALLED.with(|n| n.set(n.get() + 1));
@@ -202,17 +116,13 @@ impl Absorber {
         for &obj in garbage {
             obj.unpin_absorbed(u32::from(table.count(obj)));
         }
-        // Keep the buffer for the next collection, unless it is far larger than this
-        // one needed (as the heap keeps its set buffer).
-        let used = table.entries.len();
-        table.entries.clear();
-        if table.entries.capacity() <= 4 * used.max(4096) {
-            let _ = TABLE.try_with(|t| {
-                if let Ok(mut t) = t.try_borrow_mut() {
-                    *t = table;
-                }
-            });
-        }
+        // Keep the buffer for the next collection.
+        table.clear();
+        let _ = TABLE.try_with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut() {
+                *t = table;
+            }
+        });
     }
 }
 
@@ -224,7 +134,7 @@ impl Drop for Absorber {
 
 #[cfg(test)]
 mod tests {
-    use super::{absorbed, absorbs, Absorber, ACTIVE, FULL};
+    use super::{absorbed, absorbs, Absorber, ACTIVE};
     use crate::{Gc, Heap, Traverse, Visitor};
     use core::cell::{Cell, RefCell};
 
@@ -240,11 +150,14 @@ mod tests {
         cfg!(debug_assertions) && n >= 32 && n % 2 == 0 && crate::raw::POOLED
     }
 
-    /// A doubly linked ring.
+    /// A doubly linked ring. Padded so that with its header it takes more than a
+    /// table entry's 64 bytes: each node has an entry of its own (drops of handles to
+    /// two members in one entry are not absorbed).
     struct RingNode {
         id: usize,
         next: RefCell<Option<Gc<RingNode>>>,
         prev: RefCell<Option<Gc<RingNode>>>,
+        _pad: [u64; 2],
     }
 
     // SAFETY: reports the two handles a node owns, once each.
@@ -323,6 +236,7 @@ mod tests {
                     id,
                     next: RefCell::new(None),
                     prev: RefCell::new(None),
+                    _pad: [0; 2],
                 })
             })
             .collect();
@@ -430,52 +344,25 @@ mod tests {
         assert_eq!(absorbed(g.obj()), 0);
     }
 
-    fn addr(g: &Gc<u64>) -> usize {
-        g.obj().as_non_null().as_ptr().addr()
-    }
-
-    /// Leaves of a thread's pools lie next to each other: every fourth one is a
-    /// member (one per table entry), its neighbours in the same entry are not.
+    /// One absorber per thread; while it is active, drops of handles to its members
+    /// are absorbed and counted, and after it is gone nothing is.
     #[test]
     #[cfg_attr(miri, ignore = "objects are separate allocations, maybe far apart")]
-    fn an_absorber_counts_drops_of_its_members_only() {
-        let leaves: Vec<Gc<u64>> = (0..64).map(Gc::new).collect();
-        assert!(leaves.windows(2).all(|w| addr(&w[1]) - addr(&w[0]) < 64));
-        let set: Vec<_> = leaves.iter().step_by(4).map(|g| g.obj()).collect();
-        let absorber = Absorber::install(&set).expect("pooled leaves lie close");
-        assert!(Absorber::install(&set).is_none(), "one absorber per thread");
-        for (i, g) in leaves.iter().enumerate() {
-            assert_eq!(absorbs(g.obj()), i % 4 == 0, "leaf {i}");
-        }
-        assert!(absorbs(set[3]));
-        assert_eq!(absorbed(set[3]), 2);
-        assert_eq!(absorbed(set[4]), 1);
-        assert_eq!(absorbed(leaves[1].obj()), 0);
-        // A full entry absorbs no more.
-        while absorbed(set[5]) < u32::from(FULL) {
-            assert!(absorbs(set[5]));
-        }
-        assert!(!absorbs(set[5]));
-        assert_eq!(absorbed(set[5]), u32::from(FULL));
-        // Dropped without `finish` (which would release pins these leaves do not
+    fn one_absorber_per_thread_absorbing_its_members_only() {
+        let (a, b) = (Gc::new(1u64), Gc::new(2u64));
+        let absorber = Absorber::install(&[a.obj()]).expect("one member: a small span");
+        assert!(
+            Absorber::install(&[b.obj()]).is_none(),
+            "one absorber per thread"
+        );
+        assert!(absorbs(a.obj()) && absorbs(a.obj()));
+        assert!(!absorbs(b.obj()), "not a member");
+        assert_eq!((absorbed(a.obj()), absorbed(b.obj())), (2, 0));
+        // Dropped without `finish` (which would release a pin these leaves do not
         // have): no header was touched, so the handles are still exact.
         drop(absorber);
-        assert!(!absorbs(set[0]));
-        assert_eq!(absorbed(set[3]), 0);
-        assert!(leaves.iter().all(|g| Gc::strong_count(g) == 1));
-    }
-
-    /// Two members in one table entry: neither absorbs (their drops lower the
-    /// headers' counts as usual).
-    #[test]
-    #[cfg_attr(miri, ignore = "objects are separate allocations, maybe far apart")]
-    fn members_sharing_an_entry_absorb_nothing() {
-        let (a, b) = (Gc::new(1u64), Gc::new(2u64));
-        let (lo, hi) = (addr(&a).min(addr(&b)), addr(&a).max(addr(&b)));
-        assert!(hi - lo < 64, "pooled leaves lie close");
-        let absorber = Absorber::install(&[a.obj(), b.obj()]).expect("a small span");
-        assert!(!absorbs(a.obj()) && !absorbs(b.obj()));
-        assert_eq!((absorbed(a.obj()), absorbed(b.obj())), (0, 0));
-        drop(absorber);
+        assert!(!absorbs(a.obj()));
+        assert_eq!(absorbed(a.obj()), 0);
+        assert_eq!((Gc::strong_count(&a), Gc::strong_count(&b)), (1, 1));
     }
 }

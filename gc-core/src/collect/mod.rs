@@ -70,6 +70,7 @@
 //! Every phase is iterative: no recursion grows with the graph.
 
 pub(crate) mod absorb;
+pub(crate) mod count_table;
 mod delete;
 mod finalize;
 mod move_unreachable;

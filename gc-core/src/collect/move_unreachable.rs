@@ -155,7 +155,7 @@ const DELAY_MIN: usize = if cfg!(debug_assertions) { 32 } else { 1 << 15 };
 /// generation's survivors: a chain) the delay only cost: each traversal reaches
 /// one new object, which then waits for objects that are not coming (W4's marking,
 /// in one process with the delay on and off alternately: 0.84x).
-fn scattered(heap: &HeapState, set: &[ObjPtr]) -> bool {
+pub(super) fn scattered(heap: &HeapState, set: &[ObjPtr]) -> bool {
     let mut first = None;
     let far = super::delete::far_edges(heap, set, &mut Vec::new(), &mut first);
     if let Some(p) = first {
