@@ -58,9 +58,6 @@ pub(crate) struct HeapState {
     /// The scratch vector of `delete::sort_by_page`, kept as `set_buffer` is
     /// (`keep_sort_buffer`).
     pub(crate) sort_buffer: Cell<Vec<ObjPtr>>,
-    /// `subtract_refs`' table of counts, emptied between collections
-    /// (`collect/count_table.rs`).
-    pub(crate) count_table: Cell<crate::collect::count_table::CountTable>,
     /// The vtables of this heap's tracked objects, which point back to it.
     pub(crate) vtables: HeapVTables,
     /// The memory of this heap's tracked objects (`pool.rs`).
@@ -135,7 +132,6 @@ impl HeapState {
             pools: PoolsHandle::new(),
             set_buffer: Cell::new(Vec::new()),
             sort_buffer: Cell::new(Vec::new()),
-            count_table: Cell::new(crate::collect::count_table::CountTable::new()),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
             young_scale: Cell::new(1),

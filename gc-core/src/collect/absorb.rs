@@ -48,8 +48,7 @@ std::thread_local! {
     /// Whether this thread has an absorber: read by every handle drop, so a `const`
     /// cell without a destructor (one load, no lazy initialization).
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
-    /// The absorber's table while `ACTIVE`; between collections its emptied buffer,
-    /// kept for the next one.
+    /// The absorber's table while `ACTIVE` (empty, holding no memory, otherwise).
     static TABLE: RefCell<CountTable> = const { RefCell::new(CountTable::new()) };
 }
 
@@ -116,13 +115,6 @@ impl Absorber {
         for &obj in garbage {
             obj.unpin_absorbed(u32::from(table.count(obj)));
         }
-        // Keep the buffer for the next collection.
-        table.clear();
-        let _ = TABLE.try_with(|t| {
-            if let Ok(mut t) = t.try_borrow_mut() {
-                *t = table;
-            }
-        });
     }
 }
 

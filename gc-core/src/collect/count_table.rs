@@ -8,6 +8,8 @@
 //! tens of MiB, a TLB miss. A [`CountTable`] takes those writes instead: one byte per
 //! 64 bytes of the set's address span (W7: about half a MiB for ~30 MiB), which stays
 //! in the cache; the counts go to the headers afterwards, in one pass in set order.
+//! The table is a fresh zeroed allocation each time, so a gap in the span (the set's
+//! memory in two regions far apart) costs address space, not memory.
 //!
 //! **Why it is exact.** A byte is `slot << COUNT_BITS | count`: headers are 16 bytes
 //! and never overlap, so a 64-byte granule of the span holds at most four header
@@ -34,14 +36,17 @@ const COUNT_MASK: u8 = (1 << COUNT_BITS) - 1;
 const NO_COUNT: u8 = COUNT_MASK;
 /// The highest count: an entry that reached it counts no more handles.
 pub(crate) const FULL: u8 = COUNT_MASK - 1;
-/// The entry of a granule without a member.
+/// The entry of a granule without a member. Entries are stored complemented, so
+/// that it is stored as 0: a fresh table is a zeroed allocation, whose pages the
+/// system maps only when they are touched.
 const NONE: u8 = u8::MAX;
 /// The entry of a granule with two members: neither is counted.
 const SHARED: u8 = NO_COUNT;
-/// The most table entries per member: a set whose members lie further apart on
-/// average gets no table (it would take more than a quarter of the set's own memory:
-/// tracked objects take at least 32 bytes).
-const ENTRIES_PER_MEMBER: usize = 8;
+/// The most table entries per member. The entries of a gap in the span (the set's
+/// memory in two regions far apart: W7's chunks, in some runs, ~160 MiB apart) are
+/// never touched, so they cost address space only; the bound keeps that in
+/// proportion to the set.
+const ENTRIES_PER_MEMBER: usize = 64;
 
 /// The entries for the addresses `lo..lo + GRANULE * entries.len()`.
 #[derive(Default)]
@@ -59,11 +64,11 @@ impl CountTable {
         }
     }
 
-    /// Makes `set` (tracked objects, each once) the table's members, all counts zero,
-    /// reusing the table's buffer; returns `false` (and leaves no member) if the
-    /// members lie too far apart on average ([`ENTRIES_PER_MEMBER`]).
+    /// Makes `set` (tracked objects, each once) the table's members, all counts zero;
+    /// returns `false` (and leaves no member) if the members lie too far apart on
+    /// average ([`ENTRIES_PER_MEMBER`]).
     pub(crate) fn fill(&mut self, set: &[ObjPtr]) -> bool {
-        self.entries.clear();
+        self.clear();
         let addr = |o: &ObjPtr| o.as_non_null().as_ptr().addr();
         let (lo, hi) = set.iter().fold((usize::MAX, 0), |(lo, hi), o| {
             (lo.min(addr(o)), hi.max(addr(o)))
@@ -76,10 +81,12 @@ impl CountTable {
             return false;
         }
         self.lo = lo;
-        self.entries.resize(len, NONE);
+        // A fresh zeroed allocation (every entry `NONE`), not the last one cleared:
+        // the pages of a gap in the span are never touched.
+        self.entries = vec![!NONE; len];
         for &obj in set {
             let (e, slot) = self.entry(obj).expect("a member lies in the span");
-            *e = if *e == NONE {
+            *e = !if !*e == NONE {
                 slot << COUNT_BITS
             } else {
                 SHARED
@@ -88,7 +95,7 @@ impl CountTable {
         true
     }
 
-    /// `obj`'s entry and the slot its header address has in it.
+    /// `obj`'s entry (stored complemented) and the slot its header address has in it.
     #[inline(always)]
     fn entry(&mut self, obj: ObjPtr) -> Option<(&mut u8, u8)> {
         let offset = obj.as_non_null().as_ptr().addr().wrapping_sub(self.lo);
@@ -101,8 +108,8 @@ impl CountTable {
     #[inline(always)]
     pub(crate) fn add(&mut self, obj: ObjPtr) -> bool {
         match self.entry(obj) {
-            Some((e, slot)) if *e >> COUNT_BITS == slot && *e & COUNT_MASK < FULL => {
-                *e += 1;
+            Some((e, slot)) if !*e >> COUNT_BITS == slot && !*e & COUNT_MASK < FULL => {
+                *e -= 1; // the complement of one more
                 true
             }
             _ => false,
@@ -112,21 +119,16 @@ impl CountTable {
     /// How many handles to `obj` the table counted (0 for a non-member).
     pub(crate) fn count(&mut self, obj: ObjPtr) -> u8 {
         match self.entry(obj) {
-            Some((&mut e, slot)) if e >> COUNT_BITS == slot && e & COUNT_MASK != NO_COUNT => {
-                e & COUNT_MASK
+            Some((&mut e, slot)) if !e >> COUNT_BITS == slot && !e & COUNT_MASK != NO_COUNT => {
+                !e & COUNT_MASK
             }
             _ => 0,
         }
     }
 
-    /// Empties the table, keeping its buffer unless it is far larger than the last
-    /// use needed (as the heap keeps its set buffer).
+    /// Empties the table and frees its memory.
     pub(crate) fn clear(&mut self) {
-        let used = self.entries.len();
-        self.entries.clear();
-        if self.entries.capacity() > 4 * used.max(4096) {
-            self.entries = Vec::new();
-        }
+        self.entries = Vec::new();
     }
 }
 
@@ -186,7 +188,7 @@ mod tests {
     fn a_sparse_or_empty_set_gets_no_table() {
         let mut t = CountTable::new();
         assert!(!t.fill(&[]));
-        let far: Vec<Gc<[u8; 4096]>> = (0..4).map(|_| Gc::new([0; 4096])).collect();
+        let far: Vec<Gc<[u8; 1 << 16]>> = (0..4).map(|_| Gc::new([0; 1 << 16])).collect();
         let set: Vec<_> = far.iter().map(|g| g.obj()).collect();
         assert!(!t.fill(&set));
         assert!(!t.add(set[0]));

@@ -38,7 +38,7 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
     let mut may_take_old = closure & (1 << List::Old as u32) != 0 && old_at_start >= TAKE_OLD_MIN;
     // The members `set[..counted]` count the handles to them in `table` (none while
     // `counted` is 0): see `settle`.
-    let mut table = heap.count_table.take();
+    let mut table = CountTable::new();
     let mut counted = 0;
     let debug_table = cfg!(debug_assertions) && set.len() >= TABLE_MIN_DEBUG && set.len() % 2 == 0;
     if (debug_table || set.len() >= TABLE_MIN && scattered(heap, set)) && table.fill(set) {
@@ -64,10 +64,7 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
             table: (counted > 0).then_some(&mut table),
         }));
     }
-    zeroed += settle(&mut table, &set[..counted]);
-    table.clear();
-    heap.count_table.set(table);
-    zeroed
+    zeroed + settle(&mut table, &set[..counted])
 }
 
 /// Lowers the `gc_refs` of each of `members` by the handles `table` counted for it,
