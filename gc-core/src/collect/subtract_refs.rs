@@ -202,14 +202,19 @@ mod tests {
     }
 
     /// Whether a set of `n` seeds counts in a table here: debug builds, from 32
-    /// seeds in sets of an even size.
+    /// seeds in sets of an even size, where the members lie close (in the pools: not
+    /// under Miri without them, whose separate allocations lie too far apart).
     fn counting(n: usize) -> usize {
-        usize::from(cfg!(debug_assertions) && n >= 32 && n % 2 == 0)
+        usize::from(cfg!(debug_assertions) && n >= 32 && n % 2 == 0 && crate::raw::POOLED)
     }
 
     /// Counted in a table (64 seeds) or in the headers (63): a ring held from outside
     /// survives, and is collected once that handle goes.
     #[test]
+    #[cfg_attr(
+        all(miri, not(gc_miri_pools)),
+        ignore = "objects are separate allocations: whether a table is made depends on where Miri puts them"
+    )]
     fn a_ring_held_from_outside_survives_counted_either_way() {
         for n in [64, 63] {
             let heap = Heap::new();
@@ -238,6 +243,10 @@ mod tests {
     /// A handle visited twice is found when the table's counts are settled: the same
     /// panic as the decrement in the header gives, and nothing is freed.
     #[test]
+    #[cfg_attr(
+        all(miri, not(gc_miri_pools)),
+        ignore = "objects are separate allocations: whether a table is made depends on where Miri puts them"
+    )]
     fn a_double_visit_counted_in_a_table_panics_with_gc_refs_underflow() {
         for n in [64, 63] {
             let heap = Heap::new();
