@@ -122,8 +122,8 @@ fn destroy_absorbing(
             // A panic in `prefetch` (which breaks its contract) is kept as one in
             // `Drop` would be.
             let r = catch_unwind(AssertUnwindSafe(|| {
-                // SAFETY: the value of an object not reached yet is intact: the
-                // garbage is destroyed in order.
+                // The garbage is destroyed in order, so `ahead` is not reached yet.
+                // SAFETY: the value of an object not reached yet is intact.
                 unsafe { ahead.prefetch_intact_value() }
             }));
             if let Err(p) = r {
