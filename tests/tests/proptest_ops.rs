@@ -190,6 +190,55 @@ fn minimize_first_coverage_failure() {
     }
 }
 
+/// Soak helper: runs `GC_OPS_SOAK` cases (default 100,000) of up to `GC_OPS_MAX`
+/// ops (default 64), each generated from its own seed (`GC_OPS_SEED` + case number,
+/// printed on failure with the minimized sequence), alternately with and without
+/// leaks allowed. For a rare failure that the 256 cases of the property tests met
+/// once: `GC_OPS_SEED=$RANDOM cargo test -p gc-tests --release --test proptest_ops
+/// soak -- --ignored --nocapture`.
+#[test]
+#[ignore = "soak helper, run by hand"]
+fn soak() {
+    quiet_expected_panics();
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (cases, max, base) = (
+        var("GC_OPS_SOAK", 100_000),
+        var("GC_OPS_MAX", 64),
+        var("GC_OPS_SEED", 0),
+    );
+    let strategy = ops(max as usize);
+    for case in 0..cases {
+        let seed = base.wrapping_add(case);
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        let mut runner = TestRunner::new_with_rng(
+            ProptestConfig::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+        );
+        let ops = strategy.new_tree(&mut runner).unwrap().current();
+        let cfg = Config {
+            allow_leaks: case % 2 == 0,
+            ..Config::default()
+        };
+        if let Err(e) = run(&ops, cfg) {
+            let min = gc_tests::ops::minimize(&ops, cfg);
+            panic!(
+                "seed {seed} (GC_OPS_MAX={max}, allow_leaks {}): {e}\nminimized: {min:?}\n{}",
+                cfg.allow_leaks,
+                run(&min, cfg).unwrap_err()
+            );
+        }
+        if case % 10_000 == 9_999 {
+            println!("{} cases passed", case + 1);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Regression tests: gc-core bugs.
 // ---------------------------------------------------------------------------------
