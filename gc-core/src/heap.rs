@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use hashbrown::HashMap;
 
+use crate::collect::count_table::CountTable;
 use crate::collect::{CollectInfo, CollectPhase, CollectStats, GarbageObject, GenerationStats};
 use crate::error::AllocError;
 use crate::handle::{Gc, GcAny};
@@ -58,6 +59,9 @@ pub(crate) struct HeapState {
     /// The scratch vector of `delete::sort_by_page`, kept as `set_buffer` is
     /// (`keep_sort_buffer`).
     pub(crate) sort_buffer: Cell<Vec<ObjPtr>>,
+    /// The subtracting phase's count table, zeroed, kept for the next collection
+    /// (`collect/count_table.rs`).
+    pub(crate) count_table: Cell<CountTable>,
     /// The vtables of this heap's tracked objects, which point back to it.
     pub(crate) vtables: HeapVTables,
     /// The memory of this heap's tracked objects (`pool.rs`).
@@ -132,6 +136,7 @@ impl HeapState {
             pools: PoolsHandle::new(),
             set_buffer: Cell::new(Vec::new()),
             sort_buffer: Cell::new(Vec::new()),
+            count_table: Cell::new(CountTable::new()),
             count: Default::default(),
             threshold: DEFAULT_THRESHOLD.map(Cell::new),
             young_scale: Cell::new(1),

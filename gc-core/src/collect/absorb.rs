@@ -109,11 +109,25 @@ impl Absorber {
     pub(crate) fn finish(self, garbage: &[ObjPtr]) {
         // Dropping `self` deactivates: from here on every drop lowers counts itself.
         drop(self);
-        // (Should the thread's table be gone, which only thread exit does, the counts
-        // stay too high: the members leak, never freed early.)
-        let mut table = TABLE.try_with(|t| t.take()).unwrap_or_default();
-        for &obj in garbage {
-            obj.unpin_absorbed(u32::from(table.count(obj)));
+        // Releasing a pin runs no user code (the values are gone), so the table stays
+        // borrowed meanwhile; each member's entry is cleared as it is read, which
+        // leaves the table zeroed for the thread's next absorber. (Should the table
+        // be gone, which only thread exit does, the counts stay too high: the members
+        // leak, never freed early.)
+        let done = TABLE.try_with(|t| {
+            let Ok(mut table) = t.try_borrow_mut() else {
+                return false;
+            };
+            for &obj in garbage {
+                obj.unpin_absorbed(u32::from(table.take(obj)));
+            }
+            table.taken();
+            true
+        });
+        if done != Ok(true) {
+            for &obj in garbage {
+                obj.unpin_absorbed(0);
+            }
         }
     }
 }

@@ -8,8 +8,19 @@
 //! tens of MiB, a TLB miss. A [`CountTable`] takes those writes instead: one byte per
 //! 64 bytes of the set's address span (W7: about half a MiB for ~30 MiB), which stays
 //! in the cache; the counts go to the headers afterwards, in one pass in set order.
-//! The table is a fresh zeroed allocation each time, so a gap in the span (the set's
-//! memory in two regions far apart) costs address space, not memory.
+//!
+//! **Memory.** A table starts as a zeroed allocation, so a gap in the span (the set's
+//! memory in two regions far apart) costs address space, not memory. That pass also
+//! clears each member's entry as it reads it ([`take`](CountTable::take)), which
+//! leaves the whole table zeroed again: the next set reuses it without a write,
+//! whatever its span, as long as it fits. Freeing it instead would cost more than
+//! the allocation: with glibc, freeing a block of 64 KiB or more consolidates every
+//! small free block first, and right after a destruction freed the garbage's own
+//! memory that was ~3 ms of W7's release (as `HeapState::keep_set_buffer` explains
+//! for the set's vector). So the table is kept (the absorber's by its thread, the
+//! subtracting phase's by its heap) and grows to the largest span it was used for
+//! (at most [`ENTRIES_PER_MEMBER`] bytes per member of that set, and in the pages a
+//! member's entry was written to: 1/64 of the span for a dense set).
 //!
 //! **Why it is exact.** A byte is `slot << COUNT_BITS | count`: headers are 16 bytes
 //! and never overlap, so a 64-byte granule of the span holds at most four header
@@ -48,11 +59,16 @@ const SHARED: u8 = NO_COUNT;
 /// proportion to the set.
 const ENTRIES_PER_MEMBER: usize = 64;
 
-/// The entries for the addresses `lo..lo + GRANULE * entries.len()`.
+/// The entries for the addresses `lo..lo + GRANULE * span`, the first `span` of
+/// `entries` (the rest, and every entry when there is no member, zero).
 #[derive(Default)]
 pub(crate) struct CountTable {
     lo: usize,
+    span: usize,
     entries: Vec<u8>,
+    /// Whether `entries` may hold a non-zero byte: from `fill` until `take` cleared
+    /// every member's entry.
+    dirty: bool,
 }
 
 impl CountTable {
@@ -60,15 +76,20 @@ impl CountTable {
     pub(crate) const fn new() -> CountTable {
         CountTable {
             lo: 0,
+            span: 0,
             entries: Vec::new(),
+            dirty: false,
         }
     }
 
     /// Makes `set` (tracked objects, each once) the table's members, all counts zero;
     /// returns `false` (and leaves no member) if the members lie too far apart on
-    /// average ([`ENTRIES_PER_MEMBER`]).
+    /// average ([`ENTRIES_PER_MEMBER`]). Once the counts are read, [`take`] each
+    /// member's (all of `set`), so that the next `fill` finds the table zeroed.
+    ///
+    /// [`take`]: CountTable::take
     pub(crate) fn fill(&mut self, set: &[ObjPtr]) -> bool {
-        self.clear();
+        self.span = 0;
         let addr = |o: &ObjPtr| o.as_non_null().as_ptr().addr();
         let (lo, hi) = set.iter().fold((usize::MAX, 0), |(lo, hi), o| {
             (lo.min(addr(o)), hi.max(addr(o)))
@@ -81,9 +102,14 @@ impl CountTable {
             return false;
         }
         self.lo = lo;
-        // A fresh zeroed allocation (every entry `NONE`), not the last one cleared:
-        // the pages of a gap in the span are never touched.
-        self.entries = vec![!NONE; len];
+        if self.dirty || self.entries.len() < len {
+            // A fresh zeroed allocation (every entry `NONE`), not the old one cleared
+            // by writing: the pages of a gap in the span are never touched.
+            self.entries = Vec::new();
+            self.entries = vec![!NONE; len];
+        }
+        self.span = len;
+        self.dirty = true;
         for &obj in set {
             let (e, slot) = self.entry(obj).expect("a member lies in the span");
             *e = !if !*e == NONE {
@@ -100,7 +126,8 @@ impl CountTable {
     fn entry(&mut self, obj: ObjPtr) -> Option<(&mut u8, u8)> {
         let offset = obj.as_non_null().as_ptr().addr().wrapping_sub(self.lo);
         let slot = (offset / size_of::<RcHeader>() % SLOTS) as u8;
-        Some((self.entries.get_mut(offset / GRANULE)?, slot))
+        let entries = &mut self.entries[..self.span];
+        Some((entries.get_mut(offset / GRANULE)?, slot))
     }
 
     /// Counts one handle to `obj` if `obj` is a member whose entry is not full;
@@ -119,16 +146,39 @@ impl CountTable {
     /// How many handles to `obj` the table counted (0 for a non-member).
     pub(crate) fn count(&mut self, obj: ObjPtr) -> u8 {
         match self.entry(obj) {
-            Some((&mut e, slot)) if !e >> COUNT_BITS == slot && !e & COUNT_MASK != NO_COUNT => {
-                !e & COUNT_MASK
-            }
-            _ => 0,
+            Some((&mut e, slot)) => Self::count_of(e, slot),
+            None => 0,
         }
     }
 
-    /// Empties the table and frees its memory.
-    pub(crate) fn clear(&mut self) {
-        self.entries = Vec::new();
+    /// [`count`](CountTable::count) for a member, whose entry is then cleared (with
+    /// its granule's other member's, if it shares it: that one's count is 0 too).
+    /// Once every member's is taken, the table has no member and is all zeroes.
+    pub(crate) fn take(&mut self, member: ObjPtr) -> u8 {
+        match self.entry(member) {
+            Some((e, slot)) => {
+                let n = Self::count_of(*e, slot);
+                *e = !NONE;
+                n
+            }
+            None => 0,
+        }
+    }
+
+    /// Ends the counting after every member was taken: the next `fill` reuses the
+    /// zeroed entries.
+    pub(crate) fn taken(&mut self) {
+        debug_assert!(self.entries[..self.span].iter().all(|&e| e == !NONE));
+        self.span = 0;
+        self.dirty = false;
+    }
+
+    fn count_of(e: u8, slot: u8) -> u8 {
+        if !e >> COUNT_BITS == slot && !e & COUNT_MASK != NO_COUNT {
+            !e & COUNT_MASK
+        } else {
+            0
+        }
     }
 }
 
@@ -163,11 +213,41 @@ mod tests {
         }
         assert!(!t.add(set[5]));
         assert_eq!(t.count(set[5]), FULL);
-        // Refilled: all counts zero again.
+        // Refilled without the counts taken: a fresh table, all counts zero again.
         assert!(t.fill(&set));
         assert_eq!(t.count(set[3]), 0);
-        t.clear();
+        assert!(t.add(set[3]) && t.add(set[3]) && t.add(set[7]));
+        // Taken: the counts, then an empty table, all zeroes, kept for the next fill.
+        let counts: Vec<u8> = set.iter().map(|&m| t.take(m)).collect();
+        assert_eq!((counts[3], counts[7], counts.iter().sum::<u8>()), (2, 1, 3));
+        t.taken();
         assert!(!t.add(set[3]), "an empty table has no member");
+        assert!(t.entries.iter().all(|&e| e == 0));
+        let kept = t.entries.as_ptr();
+        let smaller = &set[2..6];
+        assert!(t.fill(smaller));
+        assert_eq!(t.entries.as_ptr(), kept, "a smaller span reuses the table");
+        assert!(t.add(set[4]) && !t.add(set[7]));
+        assert_eq!((t.count(set[4]), t.count(set[2])), (1, 0));
+    }
+
+    /// A member's entry shared with another member: taking either clears it.
+    #[test]
+    #[cfg_attr(miri, ignore = "objects are separate allocations, maybe far apart")]
+    fn taking_every_member_leaves_the_table_zeroed() {
+        let leaves: Vec<Gc<u64>> = (0..64).map(Gc::new).collect();
+        let set: Vec<_> = leaves.iter().step_by(3).map(|g| g.obj()).collect();
+        let mut t = CountTable::new();
+        assert!(t.fill(&set));
+        for m in &set {
+            t.add(*m);
+        }
+        assert!(t.entries.iter().any(|&e| e != 0));
+        for &m in &set {
+            t.take(m);
+        }
+        t.taken();
+        assert!(t.entries.iter().all(|&e| e == 0));
     }
 
     /// Two members in one table entry: neither is counted.

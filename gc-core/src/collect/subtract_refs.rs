@@ -38,7 +38,7 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
     let mut may_take_old = closure & (1 << List::Old as u32) != 0 && old_at_start >= TAKE_OLD_MIN;
     // The members `set[..counted]` count the handles to them in `table` (none while
     // `counted` is 0): see `settle`.
-    let mut table = CountTable::new();
+    let mut table = heap.count_table.take();
     let mut counted = 0;
     let debug_table = cfg!(debug_assertions) && set.len() >= TABLE_MIN_DEBUG && set.len() % 2 == 0;
     if (debug_table || set.len() >= TABLE_MIN && scattered(heap, set)) && table.fill(set) {
@@ -64,13 +64,15 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
             table: (counted > 0).then_some(&mut table),
         }));
     }
-    zeroed + settle(&mut table, &set[..counted])
+    zeroed += settle(&mut table, &set[..counted]);
+    heap.count_table.set(table);
+    zeroed
 }
 
 /// Lowers the `gc_refs` of each of `members` by the handles `table` counted for it,
-/// and returns how many reach zero there. (A member whose count reached zero before
-/// the table was filled was counted then; one the table counted nothing for is left
-/// as it is.)
+/// and returns how many reach zero there, leaving the table empty and zeroed for the
+/// next collection. (A member whose count reached zero before the table was filled
+/// was counted then; one the table counted nothing for is left as it is.)
 ///
 /// # Panics
 /// If the table counted more handles to a member than its `gc_refs` had left: its
@@ -79,7 +81,7 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
 fn settle(table: &mut CountTable, members: &[ObjPtr]) -> usize {
     let mut zeroed = 0;
     for &obj in members {
-        let n = usize::from(table.count(obj));
+        let n = usize::from(table.take(obj));
         #[cfg(test)]
         tests::SETTLED.with(|c| c.set(c.get() + n));
         if n > 0 {
@@ -90,6 +92,9 @@ fn settle(table: &mut CountTable, members: &[ObjPtr]) -> usize {
             obj.set_gc_refs(refs - n);
             zeroed += usize::from(refs == n);
         }
+    }
+    if !members.is_empty() {
+        table.taken();
     }
     zeroed
 }
