@@ -47,6 +47,9 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
         #[cfg(test)]
         tests::FILLED.with(|n| n.set(n.get() + 1));
     }
+    // While `may_take_old`, and below `found_end` once the rest of `Old` is taken,
+    // members are in the order traversals reached them.
+    let mut found_end = 0;
     while i < set.len() {
         if may_take_old && i % TAKE_OLD_CHECK == 0 && take_rest_of_old(old_at_start, old.get()) {
             if set.len() - i >= SORT_REST_MIN {
@@ -58,10 +61,21 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
                 });
                 heap.keep_sort_buffer(scratch, set.len() - i);
             }
+            found_end = set.len();
             heap.take_list_into_set(List::Old, set);
             may_take_old = false;
             if counted == 0 && set.len() >= TABLE_MIN && scattered(heap, set) && table.fill(set) {
                 counted = set.len();
+            }
+        }
+        if may_take_old || i < found_end {
+            // A member that joined when a traversal reached it: scattered over `Old`,
+            // so ask for the header and value of the members a few places on.
+            if let Some(&soon) = set.get(i + AHEAD) {
+                soon.prefetch();
+            }
+            if let Some(&soon) = set.get(i + VALUE_AHEAD) {
+                soon.prefetch_value();
             }
         }
         let obj = set[i];
@@ -142,6 +156,17 @@ const TAKE_OLD_MIN: usize = if cfg!(debug_assertions) {
 /// From this many members not traversed yet when the rest of `Old` is taken, they
 /// are put in page order first.
 const SORT_REST_MIN: usize = if cfg!(debug_assertions) { 64 } else { 1 << 12 };
+
+/// While a full collection's set grows over a large `Old` (one that may take the rest
+/// of it), the header and value of the member `AHEAD` places on, and the value's
+/// [`Traverse::prefetch`](crate::Traverse::prefetch) `VALUE_AHEAD` places on, are
+/// asked for before each traversal, as marking does: its members joined in the order
+/// traversals reached them, which for a graph with random edges jumps around memory.
+/// (W7's release, in one process with and without, alternately: median of paired
+/// ratios 1.16x, 1.19x, 1.18x with 16/8 places; 16 and 24 pairs.) A set taken in
+/// list order needs none: the hardware prefetcher follows it.
+const AHEAD: usize = 8;
+const VALUE_AHEAD: usize = AHEAD / 2;
 
 /// How often (in objects traversed) `subtract_refs` looks at how much of `Old` its
 /// set took.
