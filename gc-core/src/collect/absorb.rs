@@ -118,7 +118,14 @@ impl Absorber {
             let Ok(mut table) = t.try_borrow_mut() else {
                 return false;
             };
-            for &obj in garbage {
+            for (i, &obj) in garbage.iter().enumerate() {
+                // The headers are written in set order (page order, for a set of
+                // scattered members): ask for the one `UNPIN_AHEAD` on. (W7's release,
+                // on and off alternately: 1.085x and 1.074x, medians of paired ratios
+                // of 20 and 24 runs.)
+                if let Some(&far) = garbage.get(i + UNPIN_AHEAD) {
+                    far.prefetch();
+                }
                 obj.unpin_absorbed(u32::from(table.take(obj)));
             }
             table.taken();
@@ -131,6 +138,9 @@ impl Absorber {
         }
     }
 }
+
+/// How many members ahead `Absorber::finish` prefetches the header of.
+const UNPIN_AHEAD: usize = 16;
 
 impl Drop for Absorber {
     fn drop(&mut self) {
