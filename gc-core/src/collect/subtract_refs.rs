@@ -68,12 +68,17 @@ pub(crate) fn subtract_refs(heap: &HeapState, set: &mut Vec<ObjPtr>, closure: u3
                 counted = set.len();
             }
         }
-        if may_take_old || i < found_end {
+        let found = may_take_old || i < found_end;
+        if found {
             // A member that joined when a traversal reached it: scattered over `Old`,
-            // so ask for the header and value of the members a few places on.
+            // so ask for the header of the member a few places on.
             if let Some(&soon) = set.get(i + AHEAD) {
                 soon.prefetch();
             }
+        }
+        if found || counted > 0 {
+            // What the value of the member a few places on owns (its `Vec` of
+            // handles, say), which lies apart from it.
             if let Some(&soon) = set.get(i + VALUE_AHEAD) {
                 soon.prefetch_value();
             }
@@ -164,7 +169,13 @@ const SORT_REST_MIN: usize = if cfg!(debug_assertions) { 64 } else { 1 << 12 };
 /// traversals reached them, which for a graph with random edges jumps around memory.
 /// (W7's release, in one process with and without, alternately: median of paired
 /// ratios 1.16x, 1.19x, 1.18x with 16/8 places; 16 and 24 pairs.) A set taken in
-/// list order needs none: the hardware prefetcher follows it.
+/// list order needs no header prefetch (the hardware prefetcher follows it), but
+/// what its values own may lie anywhere (a `Vec`'s buffer from an allocator whose
+/// heap other code fragmented): a set counted in a table (large, its handles leading
+/// far) asks for that too. (W7 after a run of three peers in the same process, to
+/// fragment the allocator's heap as the interleaved and criterion runs do: first
+/// collection 1.111x and 1.153x, release 1.045x and 1.061x, 16 and 24 pairs;
+/// without the peers' run 1.021x and 1.071x, 16 pairs. Wide quartiles: 0.93-1.41.)
 const AHEAD: usize = 8;
 const VALUE_AHEAD: usize = AHEAD / 2;
 
