@@ -173,8 +173,9 @@ impl Pools {
 /// A chunk no pools use, allocated with `chunk_layout()`.
 struct FreeChunk(NonNull<u8>);
 
-// SAFETY: a free chunk is memory from the global allocator that nothing uses or
-// points into; whichever thread takes it from the cache owns it.
+// A free chunk is memory from the global allocator that nothing uses or points
+// into; whichever thread takes it from the cache owns it.
+// SAFETY: the guarantees just stated.
 unsafe impl Send for FreeChunk {}
 
 /// Free chunks kept for the next new chunk (see the module docs). Touched once per
