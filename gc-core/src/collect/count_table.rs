@@ -59,12 +59,13 @@ const SHARED: u8 = NO_COUNT;
 /// proportion to the set.
 const ENTRIES_PER_MEMBER: usize = 64;
 
-/// The entries for the addresses `lo..lo + GRANULE * span`, the first `span` of
-/// `entries` (the rest, and every entry when there is no member, zero).
+/// The entries for the addresses `lo..lo + GRANULE * entries.len()`. The table may
+/// be longer than the last set's span (it is kept at the largest one): the entries
+/// past that span are zero, `NONE`, so no lookup there finds a member, and no bound
+/// but the vector's own is needed.
 #[derive(Default)]
 pub(crate) struct CountTable {
     lo: usize,
-    span: usize,
     entries: Vec<u8>,
     /// Whether `entries` may hold a non-zero byte: from `fill` until `take` cleared
     /// every member's entry.
@@ -76,7 +77,6 @@ impl CountTable {
     pub(crate) const fn new() -> CountTable {
         CountTable {
             lo: 0,
-            span: 0,
             entries: Vec::new(),
             dirty: false,
         }
@@ -89,7 +89,11 @@ impl CountTable {
     ///
     /// [`take`]: CountTable::take
     pub(crate) fn fill(&mut self, set: &[ObjPtr]) -> bool {
-        self.span = 0;
+        if self.dirty {
+            // Counts never taken (a panic on the way): no member may stay.
+            self.entries = Vec::new();
+            self.dirty = false;
+        }
         let addr = |o: &ObjPtr| o.as_non_null().as_ptr().addr();
         let (lo, hi) = set.iter().fold((usize::MAX, 0), |(lo, hi), o| {
             (lo.min(addr(o)), hi.max(addr(o)))
@@ -102,13 +106,13 @@ impl CountTable {
             return false;
         }
         self.lo = lo;
-        if self.dirty || self.entries.len() < len {
+        if self.entries.len() < len {
             // A fresh zeroed allocation (every entry `NONE`), not the old one cleared
-            // by writing: the pages of a gap in the span are never touched.
+            // by writing: the pages of a gap in the span are never touched. (The old
+            // one is freed first.)
             self.entries = Vec::new();
             self.entries = vec![!NONE; len];
         }
-        self.span = len;
         self.dirty = true;
         for &obj in set {
             let (e, slot) = self.entry(obj).expect("a member lies in the span");
@@ -126,8 +130,7 @@ impl CountTable {
     fn entry(&mut self, obj: ObjPtr) -> Option<(&mut u8, u8)> {
         let offset = obj.as_non_null().as_ptr().addr().wrapping_sub(self.lo);
         let slot = (offset / size_of::<RcHeader>() % SLOTS) as u8;
-        let entries = &mut self.entries[..self.span];
-        Some((entries.get_mut(offset / GRANULE)?, slot))
+        Some((self.entries.get_mut(offset / GRANULE)?, slot))
     }
 
     /// Counts one handle to `obj` if `obj` is a member whose entry is not full;
@@ -168,8 +171,7 @@ impl CountTable {
     /// Ends the counting after every member was taken: the next `fill` reuses the
     /// zeroed entries.
     pub(crate) fn taken(&mut self) {
-        debug_assert!(self.entries[..self.span].iter().all(|&e| e == !NONE));
-        self.span = 0;
+        debug_assert!(self.entries.iter().all(|&e| e == !NONE));
         self.dirty = false;
     }
 
