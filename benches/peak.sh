@@ -2,7 +2,9 @@
 # Peak memory of every workload x crate: runs the `peak` binary (benches/src/bin/peak.rs)
 # once per run in a fresh process, which reads its own VmHWM (peak resident set size,
 # the figure GNU `time -f %M` reports) at the end; the cell is the median over RUNS
-# runs, in MiB, of the whole process.
+# runs, in MiB, of the whole process. The binary first makes every page of itself and
+# its libraries resident, so that every run starts at the same resident set (~3.1 MiB)
+# and the cells differ by what the workloads hold (see peak.rs).
 #
 #   benches/peak.sh            # print the tables (RUNS=3 runs per cell)
 #   benches/peak.sh --readme   # also write them into benches/README.md (between the
@@ -151,7 +153,8 @@ w9 = table(
     ["gc-core::sync (ours)", "Arc (leaks cycles)", "dumpster::sync 2.1.0",
      "gcmodule 0.3.3 ThreadedCc", "gc-core::sync, bin held across read()"],
     "Arc")
-print(f"Peak RSS of the whole process (VmHWM), MiB, median of {runs} runs; "
+print(f"Peak RSS of the whole process (VmHWM), MiB, median of {runs} runs, the "
+      "binary's and its libraries' pages all resident from the start; "
       "‡ = rerun on a 1 GiB stack after overflowing 8 MiB. "
       "Last column: gc-core ÷ the smallest peer figure (Rc, Arc and the bin-held "
       "variant excluded).\n")
