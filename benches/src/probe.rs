@@ -6,9 +6,14 @@
 //! [`PROBE_ENV`] set; the child runs that one workload once for one crate on the
 //! given stack and exits. An abort with Rust's "has overflowed its stack" message
 //! means [`Probe::StackOverflow`].
+//!
+//! The same mechanism runs a measurement in a process of its own ([`RUN_ENV`],
+//! [`run_in_child`]), so that no other crate's allocations shape the allocator it
+//! runs on.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::{entry, Entry, Workload, STACK_1_GIB};
 
@@ -27,29 +32,92 @@ pub enum Probe {
     Failed(String),
 }
 
-/// If [`PROBE_ENV`] is set, runs the probe it describes and returns `true` (the
-/// caller should exit). Call it first thing in the bench binary's `main`.
+/// Environment variable that turns the bench binary into a measuring child: the
+/// same `"<crate id>|<workload name>|<size>|<stack bytes>"` as [`PROBE_ENV`]; the
+/// child runs the workload twice and prints the second run's phase times
+/// ([`run_in_child`]).
+pub const RUN_ENV: &str = "GC_BENCHES_RUN";
+
+/// Prefix of the line a [`RUN_ENV`] child prints: the phase times in nanoseconds,
+/// comma-separated.
+const PHASES_NS: &str = "phases_ns=";
+
+/// If [`PROBE_ENV`] or [`RUN_ENV`] is set, runs the probe or the measurement it
+/// describes and returns `true` (the caller should exit). Call it first thing in the
+/// bench binary's `main`.
 ///
 /// # Panics
 ///
 /// If the variable is malformed, or the workload fails its checks (the parent
-/// reports that as [`Probe::Failed`]).
+/// reports that as [`Probe::Failed`], or panics).
 pub fn child_main() -> bool {
-    let Some(spec) = std::env::var_os(PROBE_ENV) else {
-        return false;
-    };
-    let spec = spec.to_string_lossy().into_owned();
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [id, workload, size, stack] = parts[..] else {
-        panic!("{PROBE_ENV} must be `crate|workload|size|stack`, got {spec:?}");
-    };
-    let entry = entry(id).unwrap_or_else(|| panic!("{PROBE_ENV}: unknown crate {id:?}"));
-    let workload = Workload::from_name(workload)
-        .unwrap_or_else(|| panic!("{PROBE_ENV}: unknown workload {workload:?}"));
-    let size: usize = size.parse().expect("probe size");
-    let stack: usize = stack.parse().expect("probe stack");
-    entry.run_on_thread(workload, size, stack);
-    true
+    for (var, measure) in [(PROBE_ENV, false), (RUN_ENV, true)] {
+        let Some(spec) = std::env::var_os(var) else {
+            continue;
+        };
+        let spec = spec.to_string_lossy().into_owned();
+        let parts: Vec<&str> = spec.split('|').collect();
+        let [id, workload, size, stack] = parts[..] else {
+            panic!("{var} must be `crate|workload|size|stack`, got {spec:?}");
+        };
+        let entry = entry(id).unwrap_or_else(|| panic!("{var}: unknown crate {id:?}"));
+        let workload = Workload::from_name(workload)
+            .unwrap_or_else(|| panic!("{var}: unknown workload {workload:?}"));
+        let size: usize = size.parse().expect("size");
+        let stack: usize = stack.parse().expect("stack");
+        let first = entry.run_on_thread(workload, size, stack);
+        if measure {
+            // The first run only warms the process up (code, allocator), as
+            // criterion's first iterations do.
+            drop(first);
+            let phases = entry.run_on_thread(workload, size, stack);
+            let ns: Vec<String> = phases.iter().map(|d| d.as_nanos().to_string()).collect();
+            println!("{PHASES_NS}{}", ns.join(","));
+        }
+        return true;
+    }
+    false
+}
+
+/// Runs workload `w` at `size` for crate `crate_id` twice, on a `stack`-byte stack,
+/// in a fresh child process of `exe` (a binary whose `main` calls [`child_main`]
+/// first), and returns the second run's phase times.
+///
+/// # Panics
+///
+/// If the child cannot be started, fails (a failed drop check, a stack overflow) or
+/// prints no times.
+pub fn run_in_child(
+    exe: &Path,
+    crate_id: &str,
+    w: Workload,
+    size: usize,
+    stack: usize,
+) -> Vec<Duration> {
+    let output = Command::new(exe)
+        .env(RUN_ENV, format!("{crate_id}|{}|{size}|{stack}", w.name()))
+        .output()
+        .unwrap_or_else(|e| panic!("could not start {}: {e}", exe.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{crate_id} / {}: measuring child failed: {}: {}",
+        w.name(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(PHASES_NS))
+        .unwrap_or_else(|| {
+            panic!(
+                "{crate_id} / {}: no {PHASES_NS} line in {stdout:?}",
+                w.name()
+            )
+        });
+    line.split(',')
+        .map(|n| Duration::from_nanos(n.parse().expect("phase time in ns")))
+        .collect()
 }
 
 /// Runs workload `w` at `size` for crate `crate_id` once, on a `stack`-byte stack, in

@@ -10,10 +10,18 @@
 //! measured within seconds of each other. In each round a crate runs each workload
 //! twice in a row and only the second run counts (warm, as criterion's iterations).
 //!
+//! Each crate's two runs happen in a fresh child process of this binary
+//! (`probe::run_in_child`): every crate starts from the same clean allocator. When
+//! all crates ran in one process (`--same-process`, as criterion runs them), each
+//! ran on the `malloc` heap its predecessors left: rust-gc's W3 drop + collect read
+//! 106-117 ns per object after one build of gc-core and 50-52 ns after another, with
+//! nothing of rust-gc changed.
+//!
 //! ```sh
 //! cargo run --profile bench -p benches --bin interleaved                # 5 rounds
 //! cargo run --profile bench -p benches --bin interleaved -- 9 W3 W6     # 9 rounds, W3 and W6
 //! cargo run --profile bench -p benches --bin interleaved -- --readme    # also into benches/README.md
+//! cargo run --profile bench -p benches --bin interleaved -- --same-process   # no child processes
 //! ```
 //!
 //! Full sizes; W2, W4 and W7 probed in a child process first as in the criterion
@@ -47,11 +55,12 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let readme = args.iter().any(|a| a == "--readme");
+    let same_process = args.iter().any(|a| a == "--same-process");
     let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5).max(1);
     let filters: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| *a != "--readme" && a.parse::<usize>().is_err())
+        .filter(|a| !a.starts_with("--") && a.parse::<usize>().is_err())
         .collect();
     let exe = std::env::current_exe().expect("path of this binary");
     let load_before = load_average();
@@ -76,8 +85,12 @@ fn main() {
                     // allocator as this crate's own previous run left it, as each
                     // criterion iteration after the first does.
                     let stack = room(w, bytes);
-                    CRATES[i].run_on_thread(w, size, stack);
-                    let measured = CRATES[i].run_on_thread(w, size, stack);
+                    let measured = if same_process {
+                        CRATES[i].run_on_thread(w, size, stack);
+                        CRATES[i].run_on_thread(w, size, stack)
+                    } else {
+                        probe::run_in_child(&exe, CRATES[i].id, w, size, stack)
+                    };
                     for (p, d) in measured.into_iter().enumerate() {
                         times[p][i].push(d);
                     }
@@ -106,7 +119,7 @@ fn main() {
         }
     }
 
-    let table = table(&rows, rounds, &load_before);
+    let table = table(&rows, rounds, same_process, &load_before);
     println!("{table}");
     if readme {
         write_readme(&table);
@@ -147,7 +160,7 @@ fn ns(x: f64) -> String {
     }
 }
 
-fn table(rows: &[Row], rounds: usize, load_before: &str) -> String {
+fn table(rows: &[Row], rounds: usize, same_process: bool, load_before: &str) -> String {
     let mut out = String::new();
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -165,7 +178,12 @@ fn table(rows: &[Row], rounds: usize, load_before: &str) -> String {
         .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         out,
-        "- Finished {finished}; commit {commit}; {rounds} rounds; load average (1/5/15 min) before {load_before}, after {}",
+        "- Finished {finished}; commit {commit}; {rounds} rounds, {}; load average (1/5/15 min) before {load_before}, after {}",
+        if same_process {
+            "every crate in this one process"
+        } else {
+            "each crate's runs in a fresh process"
+        },
         load_average()
     );
     let _ = writeln!(out);
