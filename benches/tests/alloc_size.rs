@@ -74,11 +74,17 @@ static ALLOC: Counting = Counting;
 /// What `make` allocates: (bytes of its largest allocation, bytes per object
 /// amortised over 500, allocation calls per object).
 fn measure<T>(make: impl FnMut() -> T) -> (usize, f64, f64) {
-    measure_batch(500, make)
+    measure_batch(500, || 0, make)
 }
 
-/// [`measure`] over `batch` objects.
-fn measure_batch<T>(batch: usize, mut make: impl FnMut() -> T) -> (usize, f64, f64) {
+/// [`measure`] over `batch` objects; `outside()` counts the bytes of memory taken
+/// from the system without the global allocator (gc-core's pool chunks, `mmap`ed),
+/// each chunk counted as one call.
+fn measure_batch<T>(
+    batch: usize,
+    outside: fn() -> usize,
+    mut make: impl FnMut() -> T,
+) -> (usize, f64, f64) {
     // Warm up: first use of a crate's thread-local state allocates.
     let warm: Vec<T> = (0..10).map(|_| make()).collect();
     let mut keep: Vec<T> = Vec::with_capacity(batch);
@@ -93,14 +99,17 @@ fn measure_batch<T>(batch: usize, mut make: impl FnMut() -> T) -> (usize, f64, f
 
     BYTES.with(|b| b.set(0));
     CALLS.with(|c| c.set(0));
+    let outside_before = outside();
     RECORDING.with(|r| r.set(true));
     for _ in 1..batch {
         keep.push(black_box(make()));
     }
     RECORDING.with(|r| r.set(false));
+    let outside_bytes = outside() - outside_before;
+    let outside_calls = outside_bytes.div_ceil(256 << 10);
     let per = (batch - 1) as f64;
-    let bytes = BYTES.with(Cell::get) as f64 / per;
-    let calls = CALLS.with(Cell::get) as f64 / per;
+    let bytes = (BYTES.with(Cell::get) + outside_bytes) as f64 / per;
+    let calls = (CALLS.with(Cell::get) + outside_calls) as f64 / per;
     drop(keep);
     drop(warm);
     (single, bytes, calls)
@@ -117,15 +126,16 @@ fn row<G: Collector, T>(node_payload: usize, new_u64: impl FnMut() -> T) -> Row 
     // Each crate on its own thread, so its thread-local state is fresh and dropped.
     let (untracked, tracked) = if G::NAME.starts_with("gc-core") {
         // Leaves are blocks of the thread's leaf pools and tracked objects blocks of
-        // their heap's pools, which take 256 KiB chunks from the allocator: the
+        // their heap's pools, which take 256 KiB chunks from the system: the
         // amortised bytes over many chunks are the block size, and the "allocation"
         // is the object's layout (no single request). Automatic collection is off,
         // as no other crate collects within 500 objects: its buffers are not
         // per-object memory.
-        let (_, bytes, calls) = measure_batch(100_000, new_u64);
+        let chunks = gc_core::layout::pool_chunk_bytes_begun;
+        let (_, bytes, calls) = measure_batch(100_000, chunks, new_u64);
         let leaf = gc_core::layout::HEADER_BYTES + size_of::<u64>();
         gc_core::disable();
-        let (_, node_bytes, node_calls) = measure_batch(100_000, || G::node(0));
+        let (_, node_bytes, node_calls) = measure_batch(100_000, chunks, || G::node(0));
         gc_core::enable();
         let object =
             gc_core::layout::HEADER_BYTES + gc_core::layout::TRACKED_EXTRA_BYTES + node_payload;

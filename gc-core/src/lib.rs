@@ -139,6 +139,16 @@ pub mod layout {
     pub const POOL_GRANULE: usize = 8;
     /// The largest object (header included) served from a heap's pools.
     pub const POOL_MAX_OBJECT: usize = 512;
+
+    /// Bytes of pool chunks begun so far by pools used on the current thread (its
+    /// heaps' and its leaves'), fresh or reused; never decreases. Chunks come from
+    /// `mmap` on Unix, not from the global allocator, so an allocation counter does
+    /// not see them: the per-object size measurement (`benches/tests/alloc_size.rs`)
+    /// adds this.
+    #[doc(hidden)]
+    pub fn pool_chunk_bytes_begun() -> usize {
+        crate::pool::chunk_bytes_begun()
+    }
 }
 
 #[doc = include_str!("../../README.md")]
