@@ -30,8 +30,9 @@
 //! * **Chunks** are anonymous `mmap` mappings of their own on Unix (`os_chunk`;
 //!   the global allocator under Miri and elsewhere): glibc serves a 256 KiB,
 //!   256 KiB-aligned request with a 516 KiB mapping and writes its headers on two
-//!   pages of it that hold nothing of ours, 3% of a heap's resident memory (W4's
-//!   peak 85,160 -> 81,200 KiB, W3's 19,248 -> 18,816, W1's 3,188 -> 3,180).
+//!   pages of it that hold nothing of ours: 3% of a chunk, and 2-5% of the peak
+//!   memory measured (W4 85,160 -> 81,200 KiB, W3 19,248 -> 18,816, W6 10,180 ->
+//!   9,980, W1 3,188 -> 3,180).
 //! * **Chunk cache.** The chunks of destroyed pools go to a process-wide cache of up
 //!   to [`CACHED_CHUNKS`] (32 MiB), which new chunks are taken from first; the rest
 //!   go back to the system. A 256 KiB chunk is above glibc's threshold
@@ -238,9 +239,8 @@ fn chunk_layout() -> Layout {
 /// On Unix, an anonymous mapping of two chunks' length, trimmed to the aligned chunk
 /// inside it. The global allocator serves such a request (glibc: a 516 KiB mapping)
 /// but writes its own headers at the mapping's start and just before the aligned
-/// address: two pages resident per chunk for nothing, 3% of a heap's memory (W4's
-/// peak went from 85,160 to 81,200 KiB without them). Under Miri, and elsewhere, the
-/// global allocator.
+/// address: two pages resident per chunk for nothing (W4's peak went from 85,160 to
+/// 81,200 KiB without them). Under Miri, and elsewhere, the global allocator.
 #[cfg(all(unix, not(miri)))]
 mod os_chunk {
     use super::{chunk_layout, CHUNK};
