@@ -4,11 +4,15 @@
 //! Criterion measures one cell after another, each for a few seconds; on a
 //! virtual machine whose speed drifts by 1.3–2× over minutes, two cells of a row may
 //! be measured at different speeds, and a ratio near a target can land on either
-//! side of it. Here each round runs every crate once on each workload, one right
-//! after the other (the starting crate rotates from round to round), and a ratio is
-//! the median over the rounds of that round's peer time ÷ gc-core's time: both
-//! measured within seconds of each other. In each round a crate runs each workload
-//! twice in a row and only the second run counts (warm, as criterion's iterations).
+//! side of it. Here each round runs every peer once on each workload, each right
+//! next to a run of gc-core (before it in even rounds, after it in odd ones; the
+//! starting peer rotates from round to round), and a ratio is the median over the
+//! rounds of the peer's time ÷ the time of gc-core's run paired with it: measured a
+//! moment apart. (Since 2026-12-07: the VM switched between two speeds ~1.6× apart
+//! every few seconds, and one gc-core run per round, up to six peers away, was often
+//! in the other phase.) gc-core's cell is the median of all its runs. Each run is
+//! a workload run twice in a row of which only the second counts (warm, as
+//! criterion's iterations).
 //!
 //! Each crate's two runs happen in a fresh child process of this binary
 //! (`probe::run_in_child`): every crate starts from the same clean allocator. When
@@ -44,9 +48,19 @@ const END: &str = "<!-- interleaved:end -->";
 struct Row {
     group: String,
     objects: u64,
-    /// Per crate (`CRATES` order): each round's time and whether it ran on the 1 GiB
-    /// fallback stack, or why the crate does not run.
-    cells: Vec<Result<(Vec<Duration>, bool), String>>,
+    /// Per crate (`CRATES` order), or why the crate does not run.
+    cells: Vec<Result<Cell, String>>,
+}
+
+/// One crate's measurements of one phase.
+struct Cell {
+    /// The crate's time in each of its runs.
+    times: Vec<Duration>,
+    /// A peer's: gc-core's time in the run paired with each of `times` (empty for
+    /// gc-core itself, whose `times` are all its runs).
+    ours: Vec<Duration>,
+    /// Whether it ran on the 1 GiB fallback stack.
+    big: bool,
 }
 
 fn main() {
@@ -76,24 +90,47 @@ fn main() {
             .map(|e| choose_stack(&exe, e, w, size))
             .collect();
         let phases = w.phases();
+        // Per phase and crate: the crate's times, and (peers) gc-core's time in the
+        // run paired with each.
         let mut times = vec![vec![Vec::new(); CRATES.len()]; phases.len()];
+        let mut ours_paired = vec![vec![Vec::new(); CRATES.len()]; phases.len()];
+        let measure = |i: usize| {
+            let Stack::Run { bytes, .. } = stacks[i] else {
+                return None;
+            };
+            // Twice in a row, the first run discarded: the second finds the
+            // allocator as this crate's own previous run left it, as each
+            // criterion iteration after the first does.
+            let stack = room(w, bytes);
+            Some(if same_process {
+                CRATES[i].run_on_thread(w, size, stack);
+                CRATES[i].run_on_thread(w, size, stack)
+            } else {
+                probe::run_in_child(&exe, CRATES[i].id, w, size, stack)
+            })
+        };
         for round in 0..rounds {
-            for k in 0..CRATES.len() {
-                let i = (round + k) % CRATES.len();
-                if let Stack::Run { bytes, .. } = stacks[i] {
-                    // Twice in a row, the first run discarded: the second finds the
-                    // allocator as this crate's own previous run left it, as each
-                    // criterion iteration after the first does.
-                    let stack = room(w, bytes);
-                    let measured = if same_process {
-                        CRATES[i].run_on_thread(w, size, stack);
-                        CRATES[i].run_on_thread(w, size, stack)
-                    } else {
-                        probe::run_in_child(&exe, CRATES[i].id, w, size, stack)
-                    };
-                    for (p, d) in measured.into_iter().enumerate() {
-                        times[p][i].push(d);
-                    }
+            for k in 0..CRATES.len() - 1 {
+                // The peers in a rotating order, each right next to a run of
+                // gc-core (before it in even rounds, after it in odd ones).
+                let i = 1 + (round + k) % (CRATES.len() - 1);
+                if matches!(stacks[i], Stack::Skip { .. }) {
+                    continue;
+                }
+                let (ours, peer) = if round % 2 == 0 {
+                    let ours = measure(0);
+                    (ours, measure(i))
+                } else {
+                    let peer = measure(i);
+                    (measure(0), peer)
+                };
+                let (Some(ours), Some(peer)) = (ours, peer) else {
+                    unreachable!("gc-core and this peer both run")
+                };
+                for (p, (o, d)) in ours.into_iter().zip(peer).enumerate() {
+                    times[p][0].push(o);
+                    ours_paired[p][i].push(o);
+                    times[p][i].push(d);
                 }
             }
             eprintln!("{}: round {} of {rounds} done", w.name(), round + 1);
@@ -105,9 +142,13 @@ fn main() {
             };
             let cells = stacks
                 .iter()
-                .zip(&times[p])
-                .map(|(stack, t)| match stack {
-                    Stack::Run { big, .. } => Ok((t.clone(), *big)),
+                .zip(times[p].iter().zip(&ours_paired[p]))
+                .map(|(stack, (t, o))| match stack {
+                    Stack::Run { big, .. } => Ok(Cell {
+                        times: t.clone(),
+                        ours: o.clone(),
+                        big: *big,
+                    }),
                     Stack::Skip { note } => Err(note.clone()),
                 })
                 .collect();
@@ -189,7 +230,7 @@ fn table(rows: &[Row], rounds: usize, same_process: bool, load_before: &str) -> 
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Cell = median over the rounds of the timed part ÷ objects = **ns per object**, then (median per-round ratio to gc-core, lowest–highest): above 1× gc-core is faster."
+        "Cell = median over the runs of the timed part ÷ objects = **ns per object** (gc-core: all its runs, one next to each peer's), then (median of the peer's time ÷ the paired gc-core run's, lowest–highest): above 1× gc-core is faster."
     );
     let _ = writeln!(out);
     let _ = write!(out, "| criterion group |");
@@ -199,14 +240,17 @@ fn table(rows: &[Row], rounds: usize, same_process: bool, load_before: &str) -> 
     let _ = writeln!(out);
     let _ = writeln!(out, "|---|{}", "---|".repeat(CRATES.len()));
     for row in rows {
-        let (ours, _) = row.cells[0].as_ref().expect("gc-core runs every workload");
         let _ = write!(out, "| `{}` |", row.group);
         for (i, cell) in row.cells.iter().enumerate() {
             match cell {
                 Err(note) => {
                     let _ = write!(out, " {note} |");
                 }
-                Ok((t, big)) => {
+                Ok(Cell {
+                    times: t,
+                    ours,
+                    big,
+                }) => {
                     let per_object = median(
                         t.iter()
                             .map(|d| d.as_nanos() as f64 / row.objects as f64)
