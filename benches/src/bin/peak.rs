@@ -70,11 +70,13 @@ fn prefault_file_pages() {
             continue;
         };
         for addr in (start..end).step_by(4096) {
-            // SAFETY: `addr` lies in a readable mapping of this process (the kernel's
-            // own list just read), which nothing unmaps meanwhile: this runs on the
-            // main thread before any other thread exists. A file mapping's pages are
-            // within its file (the loader maps no page past a file's end; `.bss` is
-            // anonymous and skipped), so the read does not fault with SIGBUS.
+            // Why this is sound: `addr` lies in a readable mapping of this process
+            // (the kernel's own list just read), which nothing unmaps meanwhile: this
+            // runs on the main thread before any other thread exists. A file
+            // mapping's pages are within its file (the loader maps no page past a
+            // file's end; `.bss` is anonymous and skipped), so the read does not
+            // fault with SIGBUS.
+            // SAFETY: the guarantees just stated.
             unsafe { std::ptr::read_volatile(std::ptr::with_exposed_provenance::<u8>(addr)) };
         }
     }
