@@ -94,18 +94,8 @@ pub fn run_in_child(
     size: usize,
     stack: usize,
 ) -> Vec<Duration> {
-    let output = Command::new(exe)
-        .env(RUN_ENV, format!("{crate_id}|{}|{size}|{stack}", w.name()))
-        .output()
-        .unwrap_or_else(|e| panic!("could not start {}: {e}", exe.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{crate_id} / {}: measuring child failed: {}: {}",
-        w.name(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
+    let spec = format!("{crate_id}|{}|{size}|{stack}", w.name());
+    let stdout = child_stdout(exe, RUN_ENV, &spec);
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix(PHASES_NS))
@@ -118,6 +108,27 @@ pub fn run_in_child(
     line.split(',')
         .map(|n| Duration::from_nanos(n.parse().expect("phase time in ns")))
         .collect()
+}
+
+/// Runs `exe` with the environment variable `var` set to `spec` (which names the
+/// crate and workload, `|`-separated) and returns what it printed.
+///
+/// # Panics
+///
+/// If the child cannot be started or fails; the message holds `spec`, the child's
+/// exit status and its stderr.
+pub fn child_stdout(exe: &Path, var: &str, spec: &str) -> String {
+    let output = Command::new(exe)
+        .env(var, spec)
+        .output()
+        .unwrap_or_else(|e| panic!("could not start {}: {e}", exe.display()));
+    assert!(
+        output.status.success(),
+        "{spec}: child failed: {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Runs workload `w` at `size` for crate `crate_id` once, on a `stack`-byte stack, in

@@ -51,13 +51,12 @@ fn main() {
         let mut automatic = Vec::new();
         for e in CRATES {
             let id = e.id;
-            let size = w.default_size();
             // Each run in a fresh process: in one process, the first allocation of a
             // buffer on a new thread could pay for glibc consolidating the small
             // blocks the crates before had freed into the arena it reuses (a single
             // 64 KiB `malloc` took 11 ms after the peers' W6 and W8 runs), and that
             // landed in whichever collection allocated first.
-            let all: Vec<Pauses> = (0..runs).map(|_| run_in_child(&exe, id, w, size)).collect();
+            let all: Vec<Pauses> = (0..runs).map(|_| run_in_child(&exe, id, w)).collect();
             let fold = |f: &dyn Fn(&Pauses) -> Option<PauseStats>| {
                 all.iter()
                     .map(f)
@@ -76,24 +75,13 @@ fn main() {
 }
 
 /// Runs `w` once for crate `id` in a child process of `exe` and returns its pauses.
-fn run_in_child(exe: &std::path::Path, id: &str, w: Workload, size: usize) -> Pauses {
-    assert_eq!(size, w.default_size(), "children run the default size");
-    let out = std::process::Command::new(exe)
-        .env(CHILD_ENV, format!("{id}|{}", w.name()))
-        .output()
-        .unwrap_or_else(|e| panic!("could not start {}: {e}", exe.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{id} / {}: child failed: {}: {}",
-        w.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+fn run_in_child(exe: &std::path::Path, id: &str, w: Workload) -> Pauses {
+    let spec = format!("{id}|{}", w.name());
+    let stdout = benches::probe::child_stdout(exe, CHILD_ENV, &spec);
     stdout
         .lines()
         .find_map(decode)
-        .unwrap_or_else(|| panic!("{id} / {}: no pauses line in {stdout:?}", w.name()))
+        .unwrap_or_else(|| panic!("{spec}: no pauses line in {stdout:?}"))
 }
 
 /// `pauses=<count>,<max ns>,<total ns>[,<count>,<max ns>,<total ns>]`: the explicit
