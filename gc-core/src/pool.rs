@@ -27,12 +27,14 @@
 //!   A thread's leaf pools are the same: leaves freed are kept for the thread's
 //!   later leaves of their size, and the memory goes back once the thread has
 //!   exited and its last leaf is freed.
-//! * **Chunks** are anonymous `mmap` mappings of their own on Unix (`os_chunk`;
-//!   the global allocator under Miri and elsewhere): glibc serves a 256 KiB,
-//!   256 KiB-aligned request with a 516 KiB mapping and writes its headers on two
-//!   pages of it that hold nothing of ours: 3% of a chunk, and 2-5% of the peak
-//!   memory measured (W4 85,160 -> 81,200 KiB, W3 19,248 -> 18,816, W6 10,180 ->
-//!   9,980, W1 3,188 -> 3,180).
+//! * **Chunks** come from anonymous `mmap` mappings on Unix, 16 chunks to a mapping,
+//!   handed out in address order (`os_chunk`; the global allocator under Miri and
+//!   elsewhere): glibc serves a 256 KiB, 256 KiB-aligned request with a 516 KiB
+//!   mapping and writes its headers on two pages of it that hold nothing of ours: 3%
+//!   of a chunk, and 2-5% of the peak memory measured (W4 85,160 -> 81,200 KiB, W3
+//!   19,248 -> 18,816, W6 10,180 -> 9,980, W1 3,188 -> 3,180). Pages of a mapping
+//!   are resident only once touched, so the chunks not handed out yet cost address
+//!   space only.
 //! * **Chunk cache.** The chunks of destroyed pools go to a process-wide cache of up
 //!   to [`CACHED_CHUNKS`] (32 MiB), which new chunks are taken from first; the rest
 //!   go back to the system. A 256 KiB chunk is above glibc's threshold
@@ -236,19 +238,51 @@ fn chunk_layout() -> Layout {
 
 /// Where chunks come from: `CHUNK` bytes aligned to `CHUNK`.
 ///
-/// On Unix, an anonymous mapping of two chunks' length, trimmed to the aligned chunk
-/// inside it. The global allocator serves such a request (glibc: a 516 KiB mapping)
-/// but writes its own headers at the mapping's start and just before the aligned
-/// address: two pages resident per chunk for nothing (W4's peak went from 85,160 to
-/// 81,200 KiB without them). Under Miri, and elsewhere, the global allocator.
+/// On Unix, anonymous mappings: one of `RESERVE + 1` chunks' length is trimmed to the
+/// `RESERVE` aligned chunks inside it, handed out one after another. The global
+/// allocator serves a chunk (glibc: a 516 KiB mapping) but writes its own headers at
+/// the mapping's start and just before the aligned address: two pages resident per
+/// chunk for nothing (W4's peak went from 85,160 to 81,200 KiB without them). A
+/// mapping per chunk (two chunks' length, trimmed) left every chunk 512 KiB from the
+/// next, so a heap's objects spanned twice their memory, and so did the tables a
+/// collection keeps per 64 bytes of that span (`collect/count_table.rs`): W7's
+/// 196,000 objects spanned 27.9 MiB, 17.2 MiB from reservations, and the table went
+/// from 435 to 267 KiB. Under Miri, and elsewhere, the global allocator.
 #[cfg(all(unix, not(miri)))]
 mod os_chunk {
     use super::{chunk_layout, CHUNK};
     use core::ptr::{null_mut, NonNull};
+    use core::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::Mutex;
 
-    /// A fresh chunk: `CHUNK` bytes, aligned to `CHUNK`.
+    /// Chunks mapped at once: one mapping of `RESERVE + 1` chunks' length, trimmed to
+    /// the `RESERVE` aligned chunks inside it, which `alloc` hands out in address
+    /// order.
+    pub(super) const RESERVE: usize = 16;
+
+    /// The next chunk of the current reservation, and how many are left there. Only
+    /// addresses: a chunk handed out is memory of its own.
+    static NEXT: AtomicPtr<u8> = AtomicPtr::new(null_mut());
+    static LEFT: Mutex<usize> = Mutex::new(0);
+
+    /// A fresh chunk: `CHUNK` bytes, aligned to `CHUNK`: the next of the current
+    /// reservation (a new one when it is used up).
     pub(super) fn alloc() -> NonNull<u8> {
-        let len = 2 * CHUNK;
+        let mut left = LEFT.lock().unwrap_or_else(|e| e.into_inner());
+        if *left == 0 {
+            NEXT.store(reserve().as_ptr(), Ordering::Relaxed);
+            *left = RESERVE;
+        }
+        let chunk = NEXT.load(Ordering::Relaxed);
+        NEXT.store(chunk.wrapping_add(CHUNK), Ordering::Relaxed);
+        *left -= 1;
+        NonNull::new(chunk).unwrap_or_else(|| unreachable!())
+    }
+
+    /// Maps `RESERVE` chunks, aligned to `CHUNK`, one after another; returns the
+    /// first. Each is then memory of its own, for [`free`] to unmap.
+    pub(super) fn reserve() -> NonNull<u8> {
+        let len = (RESERVE + 1) * CHUNK;
         // Why this is sound: an anonymous private mapping at an address the kernel
         // chooses overlaps no memory in use.
         // SAFETY: the guarantees just stated.
@@ -265,15 +299,27 @@ mod os_chunk {
         if map == libc::MAP_FAILED {
             std::alloc::handle_alloc_error(chunk_layout());
         }
+        // One mapping of several chunks is one area of memory to the kernel, which
+        // may back whole 2 MiB of it with a huge page at the first touch (with
+        // transparent huge pages `always`): 2 MiB resident where a small heap uses
+        // a few KiB. Ask it not to: pages are mapped one by one as they are
+        // touched, as with a mapping per chunk. (A hint: an error changes nothing.)
+        // Why this is sound: the range is the mapping just made; the call changes
+        // no contents.
+        // SAFETY: the guarantees just stated.
+        let _ = unsafe { libc::madvise(map, len, libc::MADV_NOHUGEPAGE) };
         let map = map.cast::<u8>();
         // Bytes before the first `CHUNK` boundary in the mapping (a whole number of
-        // pages: the mapping starts on a page), and after the chunk that starts there.
+        // pages: the mapping starts on a page), and after the chunks that start there.
         let head = map.addr().wrapping_neg() & (CHUNK - 1);
-        let tail = len - head - CHUNK;
-        for (start, bytes) in [(map, head), (map.wrapping_add(head + CHUNK), tail)] {
+        let tail = len - head - RESERVE * CHUNK;
+        for (start, bytes) in [
+            (map, head),
+            (map.wrapping_add(head + RESERVE * CHUNK), tail),
+        ] {
             if bytes > 0 {
                 // Why this is sound: `start..start + bytes` is a page-aligned part of
-                // the mapping just made, outside the chunk handed out, and nothing
+                // the mapping just made, outside the chunks handed out, and nothing
                 // has seen it.
                 // SAFETY: the guarantees just stated.
                 let r = unsafe { libc::munmap(start.cast(), bytes) };
@@ -286,10 +332,13 @@ mod os_chunk {
     /// Gives a chunk back to the system.
     ///
     /// # Safety
-    /// `chunk` came from [`alloc`], and nothing uses it or frees it again.
+    /// `chunk` came from [`alloc`] (or is one of a [`reserve`]'s chunks, never
+    /// handed out), and nothing uses it or frees it again.
     pub(super) unsafe fn free(chunk: NonNull<u8>) {
-        // Why this is sound: `chunk..chunk + CHUNK` is a mapping of its own (`alloc`
-        // unmapped the rest), unused from now on (the caller's guarantee).
+        // Why this is sound: `chunk..chunk + CHUNK` is mapped, page-aligned, and
+        // belongs to this chunk alone (a reservation's chunks are handed out once
+        // each, and unmapping part of a mapping leaves the rest mapped), unused from
+        // now on (the caller's guarantee).
         // SAFETY: the guarantees just stated.
         let r = unsafe { libc::munmap(chunk.as_ptr().cast(), CHUNK) };
         debug_assert_eq!(r, 0, "munmap of a chunk");
@@ -445,6 +494,39 @@ mod tests {
         for c in chunks {
             // SAFETY: from `os_chunk::alloc` above, freed once.
             unsafe { os_chunk::free(c) };
+        }
+    }
+
+    /// A reservation is `RESERVE` aligned chunks one after another, each writable
+    /// end to end and given back on its own (the first, a middle one and the last
+    /// unmapped before the others: the rest stays usable).
+    #[test]
+    #[cfg(all(unix, not(miri)))]
+    fn a_reservation_is_aligned_chunks_each_freed_on_its_own() {
+        let first = os_chunk::reserve();
+        assert_eq!(first.addr().get() % CHUNK, 0, "not aligned");
+        let n = os_chunk::RESERVE;
+        let chunks: Vec<NonNull<u8>> = (0..n)
+            .map(|i| first.map_addr(|a| a.saturating_add(i * CHUNK)))
+            .collect();
+        for (i, &c) in chunks.iter().enumerate() {
+            // SAFETY: chunk `i` of the reservation: `CHUNK` bytes mapped for us.
+            unsafe { c.as_ptr().write_bytes(i as u8 + 1, CHUNK) };
+        }
+        let order: Vec<usize> = [0, n / 2, n - 1]
+            .into_iter()
+            .chain((0..n).filter(|&i| i != 0 && i != n / 2 && i != n - 1))
+            .collect();
+        for (k, &i) in order.iter().enumerate() {
+            for &j in &order[k..] {
+                for off in [0, CHUNK / 2, CHUNK - 1] {
+                    // SAFETY: chunk `j` is not freed yet, and was written above.
+                    let b = unsafe { chunks[j].as_ptr().add(off).read() };
+                    assert_eq!(b, j as u8 + 1, "chunk {j} after freeing {k} chunks");
+                }
+            }
+            // SAFETY: chunk `i` of the reservation, freed once, unused from now on.
+            unsafe { os_chunk::free(chunks[i]) };
         }
     }
 
