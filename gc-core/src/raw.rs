@@ -866,6 +866,7 @@ impl ObjPtr {
 
     /// Links `self` at the front of the list whose first object is `*head`, with
     /// `label` (the list's, see [`List`]).
+    #[inline]
     pub(crate) fn link_front(self, head: &Cell<Option<ObjPtr>>, label: u32) {
         self.put_front(self.links(), head);
         self.set_label(label);
