@@ -90,24 +90,24 @@ fn main() {
             .map(|e| choose_stack(&exe, e, w, size))
             .collect();
         let phases = w.phases();
-        // Per phase and crate: the crate's times, and (peers) gc-core's time in the
-        // run paired with each.
+        // Per phase and peer: the peer's times, and gc-core's time in the run paired
+        // with each (gc-core's own cell is all of those runs, gathered below).
         let mut times = vec![vec![Vec::new(); CRATES.len()]; phases.len()];
         let mut ours_paired = vec![vec![Vec::new(); CRATES.len()]; phases.len()];
         let measure = |i: usize| {
             let Stack::Run { bytes, .. } = stacks[i] else {
-                return None;
+                unreachable!("only crates that run are measured (gc-core runs every workload)")
             };
             // Twice in a row, the first run discarded: the second finds the
             // allocator as this crate's own previous run left it, as each
             // criterion iteration after the first does.
             let stack = room(w, bytes);
-            Some(if same_process {
+            if same_process {
                 CRATES[i].run_on_thread(w, size, stack);
                 CRATES[i].run_on_thread(w, size, stack)
             } else {
                 probe::run_in_child(&exe, CRATES[i].id, w, size, stack)
-            })
+            }
         };
         for round in 0..rounds {
             for k in 0..CRATES.len() - 1 {
@@ -124,11 +124,7 @@ fn main() {
                     let peer = measure(i);
                     (measure(0), peer)
                 };
-                let (Some(ours), Some(peer)) = (ours, peer) else {
-                    unreachable!("gc-core and this peer both run")
-                };
                 for (p, (o, d)) in ours.into_iter().zip(peer).enumerate() {
-                    times[p][0].push(o);
                     ours_paired[p][i].push(o);
                     times[p][i].push(d);
                 }
@@ -136,6 +132,7 @@ fn main() {
             eprintln!("{}: round {} of {rounds} done", w.name(), round + 1);
         }
         for (p, phase) in phases.iter().enumerate() {
+            times[p][0] = ours_paired[p].concat();
             let group = match phases.len() {
                 1 => w.name().to_string(),
                 _ => format!("{}_{phase}", w.name()),
