@@ -36,12 +36,21 @@
 
 use core::cell::Cell;
 
-use crate::raw::{List, ObjPtr, FIRST_SEGMENT, LABELS};
+use crate::raw::{List, ObjPtr, FIRST_SEGMENT, LABELS, LABEL_MASK};
+
+// A label masked with `LABEL_MASK` indexes the label table without a bounds check.
+const _: () = assert!(LABELS == LABEL_MASK as usize + 1);
 
 /// Young lists shorter than this are relabelled object by object when promoted (as
 /// cheap as a splice, and it keeps segments free). Debug builds splice every
 /// non-empty list, so the test suite exercises splicing and segment reuse.
 pub(crate) const SPLICE_MIN: usize = if cfg!(debug_assertions) { 1 } else { 256 };
+
+/// Segments a generation-1 collection leaves free: it splices `Middle` onto `Old`
+/// only while more than this many are free, so that full collections, which splice
+/// both young lists, still find free segments after a long run of generation-1
+/// collections has put its runs on `Old`.
+pub(crate) const MIDDLE_SPLICE_RESERVE: u32 = 8;
 
 /// The label table of one heap, with the bookkeeping of segment runs.
 pub(crate) struct Labels {
@@ -70,6 +79,9 @@ impl Labels {
             last: Default::default(),
             len: Default::default(),
         };
+        // Every label starts `Detached` (its bit in that list's mask) and is mapped
+        // from there.
+        labels.masks[List::Detached as usize].set(u32::MAX);
         for label in 0..FIRST_SEGMENT {
             labels.map(label, List::from_fixed_label(label));
         }
@@ -96,12 +108,20 @@ impl Labels {
     /// The list of an object with this label.
     #[inline]
     pub(crate) fn list_of(&self, label: u32) -> List {
-        let list = self.list[label as usize].get();
+        debug_assert!(label <= LABEL_MASK, "label {label} out of range");
+        // Masked, so that the index needs no bounds check on the release path.
+        let list = self.list[(label & LABEL_MASK) as usize].get();
         debug_assert!(
             label < FIRST_SEGMENT || list != List::Detached,
             "an object carries the free segment label {label}"
         );
         list
+    }
+
+    /// How many segments are free.
+    pub(crate) fn free_segments(&self) -> u32 {
+        let segments = !((1u32 << FIRST_SEGMENT) - 1);
+        (self.masks[List::Detached as usize].get() & segments).count_ones()
     }
 
     /// The labels of the objects on `lists`, as a bit mask.
@@ -339,7 +359,7 @@ impl Labels {
             let on_list: usize = counted.iter().sum::<usize>() - before;
             assert_eq!(on_list, lens[list as usize].get(), "length of {list:?}");
         }
-        for list in List::LINKED {
+        for list in List::LINKED.into_iter().chain([List::Detached]) {
             let mask = (0..LABELS as u32)
                 .filter(|&l| self.list[l as usize].get() == list)
                 .fold(0, |m, l| m | 1 << l);
@@ -512,6 +532,68 @@ mod tests {
         drop(live);
         heap.collect();
         assert_eq!(drops.get(), allocated, "every node freed exactly once");
+    }
+
+    /// A generation-1 collection splices `Middle` onto `Old` (its objects keep their
+    /// label, now an `Old` segment's) while more than `MIDDLE_SPLICE_RESERVE`
+    /// segments are free, and relabels it with the fixed `Old` label from then on,
+    /// leaving those segments to full collections. A first lost reference to an
+    /// object on such a run still sends it to `Pending`.
+    #[test]
+    #[cfg_attr(
+        not(debug_assertions),
+        ignore = "splices small lists: needs debug builds' SPLICE_MIN of 1"
+    )]
+    fn a_middle_collection_splices_middle_while_segments_are_left() {
+        let heap = Heap::new();
+        heap.disable();
+        let drops = Rc::new(Cell::new(0));
+        let state = heap.state();
+        let segments = LABELS as u32 - FIRST_SEGMENT;
+        assert_eq!(
+            state.labels.free_segments(),
+            segments - 2,
+            "two young lists"
+        );
+        let mut batches = Vec::new();
+        let mut spliced = 0;
+        loop {
+            let free = state.labels.free_segments();
+            let batch: Vec<_> = (0..3).map(|_| node(&heap, &drops)).collect();
+            heap.collect_generation(0);
+            let label = batch[0].obj().label();
+            assert_eq!(state.labels.list_of(label), List::Middle);
+            heap.collect_generation(1);
+            for n in &batch {
+                assert_eq!(n.obj().list(), List::Old);
+            }
+            let relabelled = free <= MIDDLE_SPLICE_RESERVE;
+            batches.push(batch);
+            if relabelled {
+                assert_eq!(batches.last().unwrap()[0].obj().label(), List::Old as u32);
+                assert_eq!(state.labels.free_segments(), free, "no segment taken");
+                break;
+            }
+            assert_eq!(batches.last().unwrap()[0].obj().label(), label, "spliced");
+            assert_eq!(state.labels.free_segments(), free - 1);
+            spliced += 1;
+        }
+        assert_eq!(spliced, segments - 2 - MIDDLE_SPLICE_RESERVE);
+        // A cycle within a spliced run: its first lost reference sends its object
+        // to `Pending`, and the next full collection frees it.
+        let (a, b) = (batches[0][0].clone(), batches[0][1].clone());
+        *a.next.borrow_mut() = Some(b.clone());
+        *b.next.borrow_mut() = Some(a.clone());
+        let a_obj = a.obj();
+        batches[0].drain(..2);
+        drop(b);
+        drop(a);
+        assert!(a_obj.is_on(List::Pending));
+        assert_eq!(heap.collect().collected, 2);
+        assert_eq!(drops.get(), 2);
+        let all = 3 * batches.len();
+        drop(batches);
+        assert_eq!(drops.get(), all);
     }
 
     fn labels_in_use(heap: &Heap) -> usize {

@@ -83,6 +83,7 @@ use std::time::Duration;
 
 use crate::heap::{collect_callbacks, Heap, HeapState, Life, GENERATIONS};
 use crate::raw::{List, ObjPtr};
+use crate::segments::MIDDLE_SPLICE_RESERVE;
 
 /// What a collection did; returned by [`collect`](crate::collect()).
 ///
@@ -445,18 +446,30 @@ fn tell_garbage_callbacks(
 /// many went to generation 2.
 ///
 /// A full collection splices whole young lists onto `Old` (`segments.rs`), so that
-/// its cost is what it examines, not the size of the young generations. Younger
-/// collections relabel the objects they promote: these are recent (still in cache),
-/// they come every few thousand allocations, and relabelling keeps the segments free
-/// for full collections.
+/// its cost is what it examines, not the size of the young generations. A
+/// generation-1 collection splices `Middle` too while more than
+/// `MIDDLE_SPLICE_RESERVE` segments are free (`Middle` holds up to ten young
+/// collections' survivors, no longer in cache: relabelling them was about half of
+/// the promotion work on a heap that only grows, W3's creation), and relabels it
+/// once that many are left for full collections. `Young` is relabelled by both
+/// younger collections: it holds a few thousand recent objects, still in cache, and
+/// a segment spent on so short a run would soon be relabelled anyway, cold, when
+/// segments run out.
 fn promote_unexamined(state: &HeapState, generation: usize) -> usize {
-    let full = generation == GENERATIONS - 1;
-    if generation == 0 {
-        state.promote_unexamined(List::Young, List::Middle, false);
-        0
-    } else {
-        state.promote_unexamined(List::Young, List::Old, full)
-            + state.promote_unexamined(List::Middle, List::Old, full)
+    match generation {
+        0 => {
+            state.promote_unexamined(List::Young, List::Middle, false);
+            0
+        }
+        1 => {
+            let splice = state.labels.free_segments() > MIDDLE_SPLICE_RESERVE;
+            state.promote_unexamined(List::Young, List::Old, false)
+                + state.promote_unexamined(List::Middle, List::Old, splice)
+        }
+        _ => {
+            state.promote_unexamined(List::Young, List::Old, true)
+                + state.promote_unexamined(List::Middle, List::Old, true)
+        }
     }
 }
 
