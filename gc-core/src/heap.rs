@@ -422,9 +422,9 @@ impl HeapState {
     /// `to` is a generation-2 list, so that the next full collection examines it.
     /// Returns how many objects moved.
     ///
-    /// With `splice` (full collections; generation-1 collections for `Middle`), a list without suspects moving to `Old` is
-    /// spliced on whole (`segments.rs`): O(1) instead of a walk that relabels every
-    /// object.
+    /// With `splice` (full collections; generation-1 collections for `Middle`), a
+    /// list without suspects moving to `Old` is spliced on whole (`segments.rs`):
+    /// O(1) instead of a walk that relabels every object.
     #[inline]
     pub(crate) fn promote_unexamined(&self, from: List, to: List, splice: bool) -> usize {
         let moved = self.lens[from as usize].get();
