@@ -32,7 +32,12 @@ pub(crate) fn delete_garbage(
 ) -> usize {
     let heap = guard.heap;
     let mut garbage = core::mem::take(&mut guard.objs);
-    let sorted = out_of_order(&garbage);
+    // Debug builds also sort sets of `SORT_MIN_DEBUG` members or more whose size is 1
+    // modulo 3, whatever their order, so that the test suite (and Miri), whose sets
+    // are small, runs the sorted path and its late release of the pins, with an
+    // absorber (even sizes, below) and without.
+    let sorted = out_of_order(&garbage)
+        || cfg!(debug_assertions) && garbage.len() >= SORT_MIN_DEBUG && garbage.len() % 3 == 1;
     if sorted {
         let mut scratch = heap.sort_buffer.take();
         sort_by_line(&mut garbage, &mut scratch, |o| {
@@ -173,6 +178,10 @@ fn drop_value(obj: ObjPtr, first: &mut Option<Box<dyn Any + Send>>) {
 /// Debug builds destroy sets of this many members or more (of an even size) with an
 /// [`Absorber`], whatever their edges.
 const ABSORB_MIN_DEBUG: usize = 32;
+
+/// Debug builds sort sets of this many members or more (of a size 1 modulo 3),
+/// whatever their order.
+const SORT_MIN_DEBUG: usize = 32;
 
 /// How many places ahead of the object being destroyed `delete_garbage` prefetches
 /// the referents (or, with an absorber, the value's own memory) of.
