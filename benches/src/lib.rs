@@ -484,6 +484,27 @@ impl Entry {
         let run = self.run;
         on_thread(stack, move || run(w, size))
     }
+
+    /// Runs `w` `runs` times (at least once) one after another on one fresh thread,
+    /// and returns the last run's phase times: the crate's thread-local collector
+    /// state (its heap, its free lists) carries over from run to run, as in a
+    /// long-running program that builds and drops such structures again and again.
+    pub fn run_repeated_on_thread(
+        &self,
+        w: Workload,
+        size: usize,
+        stack: usize,
+        runs: usize,
+    ) -> Vec<Duration> {
+        let run = self.run;
+        on_thread(stack, move || {
+            let mut last = run(w, size);
+            for _ in 1..runs {
+                last = run(w, size);
+            }
+            last
+        })
+    }
 }
 
 /// Every crate, ours first, then `Rc`, then the peers in the order of

@@ -35,7 +35,9 @@ pub enum Probe {
 /// Environment variable that turns the bench binary into a measuring child: the
 /// same `"<crate id>|<workload name>|<size>|<stack bytes>"` as [`PROBE_ENV`]; the
 /// child runs the workload twice and prints the second run's phase times
-/// ([`run_in_child`]).
+/// ([`run_in_child`]). With a fifth field, `|<runs>`, it runs the workload that many
+/// times on one thread instead and prints the last run's
+/// ([`run_repeated_in_child`]).
 pub const RUN_ENV: &str = "GC_BENCHES_RUN";
 
 /// Prefix of the line a [`RUN_ENV`] child prints: the phase times in nanoseconds,
@@ -57,14 +59,28 @@ pub fn child_main() -> bool {
         };
         let spec = spec.to_string_lossy().into_owned();
         let parts: Vec<&str> = spec.split('|').collect();
-        let [id, workload, size, stack] = parts[..] else {
-            panic!("{var} must be `crate|workload|size|stack`, got {spec:?}");
+        let (id, workload, size, stack, runs) = match parts[..] {
+            [id, workload, size, stack] => (id, workload, size, stack, None),
+            [id, workload, size, stack, runs] if measure => (
+                id,
+                workload,
+                size,
+                stack,
+                Some(runs.parse::<usize>().expect("runs")),
+            ),
+            _ => panic!("{var} must be `crate|workload|size|stack`, got {spec:?}"),
         };
         let entry = entry(id).unwrap_or_else(|| panic!("{var}: unknown crate {id:?}"));
         let workload = Workload::from_name(workload)
             .unwrap_or_else(|| panic!("{var}: unknown workload {workload:?}"));
         let size: usize = size.parse().expect("size");
         let stack: usize = stack.parse().expect("stack");
+        if let Some(runs) = runs {
+            let phases = entry.run_repeated_on_thread(workload, size, stack, runs);
+            let ns: Vec<String> = phases.iter().map(|d| d.as_nanos().to_string()).collect();
+            println!("{PHASES_NS}{}", ns.join(","));
+            return true;
+        }
         let first = entry.run_on_thread(workload, size, stack);
         if measure {
             // The first run only warms the process up (code, allocator), as
@@ -94,7 +110,36 @@ pub fn run_in_child(
     size: usize,
     stack: usize,
 ) -> Vec<Duration> {
-    let spec = format!("{crate_id}|{}|{size}|{stack}", w.name());
+    phases_from_child(
+        exe,
+        crate_id,
+        w,
+        format!("{crate_id}|{}|{size}|{stack}", w.name()),
+    )
+}
+
+/// Runs workload `w` at `size` for crate `crate_id` `runs` times on one thread (its
+/// collector state carried over: `Entry::run_repeated_on_thread`) with a
+/// `stack`-byte stack, in a fresh child process of `exe`, and returns the last run's
+/// phase times.
+///
+/// # Panics
+///
+/// As [`run_in_child`].
+pub fn run_repeated_in_child(
+    exe: &Path,
+    crate_id: &str,
+    w: Workload,
+    size: usize,
+    stack: usize,
+    runs: usize,
+) -> Vec<Duration> {
+    let spec = format!("{crate_id}|{}|{size}|{stack}|{runs}", w.name());
+    phases_from_child(exe, crate_id, w, spec)
+}
+
+/// Runs the measuring child for `spec` and parses the phase times it printed.
+fn phases_from_child(exe: &Path, crate_id: &str, w: Workload, spec: String) -> Vec<Duration> {
     let stdout = child_stdout(exe, RUN_ENV, &spec);
     let line = stdout
         .lines()

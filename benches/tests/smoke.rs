@@ -68,6 +68,25 @@ fn rust_gc() {
     run_all("rust-gc");
 }
 
+/// The interleaved binary's `--steady` runs a workload again and again on one
+/// thread, on the collector state the runs before left: every run's drop checks
+/// hold (each counts from where the one before left off) for every crate.
+#[test]
+fn workloads_repeat_on_one_thread() {
+    for e in CRATES {
+        for w in [
+            Workload::W3SmallCycles,
+            Workload::W4BigRing,
+            Workload::W6BinaryTrees,
+            Workload::W7RandomGraph,
+            Workload::W8YoungInOld,
+        ] {
+            let phases = e.run_repeated_on_thread(w, w.test_size(), TEST_STACK, 3);
+            assert_eq!(phases.len(), w.phases().len(), "{} / {}", e.id, w.name());
+        }
+    }
+}
+
 #[test]
 fn every_crate_has_a_smoke_test() {
     let ids: Vec<&str> = CRATES.iter().map(|e| e.id).collect();

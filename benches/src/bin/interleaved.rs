@@ -26,7 +26,17 @@
 //! cargo run --profile bench -p benches --bin interleaved -- 9 W3 W6     # 9 rounds, W3 and W6
 //! cargo run --profile bench -p benches --bin interleaved -- --readme    # also into benches/README.md
 //! cargo run --profile bench -p benches --bin interleaved -- --same-process   # no child processes
+//! cargo run --profile bench -p benches --bin interleaved -- --steady W3 W4 W6 W7 W8 --readme
 //! ```
+//!
+//! `--steady`: each run is instead the workload run [`STEADY_RUNS`] times in a row on
+//! one thread, of which only the last counts: every crate's thread-local collector
+//! state (heap, free lists, `malloc`'s arenas) carries over from run to run, as in a
+//! program that builds and drops such structures again and again. The criterion
+//! benchmark and the default table start each run from fresh collector state, which
+//! hides what the earlier runs leave behind (before 7a7231a, gc-core's W7 release
+//! took ~17 ms in a fresh heap and 40-60 ms in the eighth run on one heap). Its
+//! table goes between the `steady` markers of `benches/README.md`.
 //!
 //! Full sizes; W2, W4 and W7 probed in a child process first as in the criterion
 //! benchmark (a crate that overflows W2's 2 MiB stack is skipped, one that overflows
@@ -43,6 +53,13 @@ use benches::{Workload, CRATES};
 
 const START: &str = "<!-- interleaved:start -->";
 const END: &str = "<!-- interleaved:end -->";
+const STEADY_START: &str = "<!-- steady:start -->";
+const STEADY_END: &str = "<!-- steady:end -->";
+
+/// With `--steady`, how many times each run repeats the workload on one thread (the
+/// last one timed). By the eighth run gc-core's W7 release had slowed 3-4x before
+/// 7a7231a; the peers' times settle within the first three runs.
+const STEADY_RUNS: usize = 8;
 
 /// One timed phase of one workload: the criterion group it matches.
 struct Row {
@@ -70,6 +87,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let readme = args.iter().any(|a| a == "--readme");
     let same_process = args.iter().any(|a| a == "--same-process");
+    let steady = args.iter().any(|a| a == "--steady");
     let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5).max(1);
     let filters: Vec<&str> = args
         .iter()
@@ -102,7 +120,13 @@ fn main() {
             // allocator as this crate's own previous run left it, as each
             // criterion iteration after the first does.
             let stack = room(w, bytes);
-            if same_process {
+            if steady {
+                if same_process {
+                    CRATES[i].run_repeated_on_thread(w, size, stack, STEADY_RUNS)
+                } else {
+                    probe::run_repeated_in_child(&exe, CRATES[i].id, w, size, stack, STEADY_RUNS)
+                }
+            } else if same_process {
                 CRATES[i].run_on_thread(w, size, stack);
                 CRATES[i].run_on_thread(w, size, stack)
             } else {
@@ -157,10 +181,14 @@ fn main() {
         }
     }
 
-    let table = table(&rows, rounds, same_process, &load_before);
+    let table = table(&rows, rounds, same_process, steady, &load_before);
     println!("{table}");
     if readme {
-        write_readme(&table);
+        if steady {
+            write_readme(&table, STEADY_START, STEADY_END);
+        } else {
+            write_readme(&table, START, END);
+        }
     }
 }
 
@@ -198,7 +226,13 @@ fn ns(x: f64) -> String {
     }
 }
 
-fn table(rows: &[Row], rounds: usize, same_process: bool, load_before: &str) -> String {
+fn table(
+    rows: &[Row],
+    rounds: usize,
+    same_process: bool,
+    steady: bool,
+    load_before: &str,
+) -> String {
     let mut out = String::new();
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -216,11 +250,16 @@ fn table(rows: &[Row], rounds: usize, same_process: bool, load_before: &str) -> 
         .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         out,
-        "- Finished {finished}; commit {commit}; {rounds} rounds, {}; load average (1/5/15 min) before {load_before}, after {}",
+        "- Finished {finished}; commit {commit}; {rounds} rounds, {}{}; load average (1/5/15 min) before {load_before}, after {}",
         if same_process {
             "every crate in this one process"
         } else {
             "each crate's runs in a fresh process"
+        },
+        if steady {
+            format!("; each run the workload {STEADY_RUNS} times on one thread, the last timed")
+        } else {
+            String::new()
         },
         load_average()
     );
@@ -289,13 +328,15 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn write_readme(table: &str) {
+/// Replaces what lies between the markers `start` and `end` of `benches/README.md`
+/// with `table`.
+fn write_readme(table: &str, start: &str, end: &str) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let text = std::fs::read_to_string(path).expect("read benches/README.md");
-    let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
-        panic!("benches/README.md has no {START} … {END} section");
+    let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
+        panic!("benches/README.md has no {start} … {end} section");
     };
-    let new = format!("{}{START}\n{table}{}", &text[..a], &text[b..]);
+    let new = format!("{}{start}\n{table}{}", &text[..a], &text[b..]);
     std::fs::write(path, new).expect("write benches/README.md");
     eprintln!("wrote the interleaved table to {path}");
 }
