@@ -166,6 +166,13 @@ mod tests {
         cfg!(debug_assertions) && n >= 32 && n % 2 == 0 && crate::raw::POOLED
     }
 
+    /// Whether the pins of a set of `n` members are released once every value is
+    /// gone (with an absorber, or when the set is sorted), not each right after its
+    /// object's value.
+    fn pins_kept_to_the_end(n: usize) -> bool {
+        absorbing(n) || crate::collect::delete::sorted_in_debug(n)
+    }
+
     /// A doubly linked ring. Padded so that with its header it takes more than a
     /// table entry's 64 bytes: each node has an entry of its own (drops of handles to
     /// two members in one entry are not absorbed).
@@ -187,8 +194,9 @@ mod tests {
     std::thread_local! {
         /// Per ring node: whether its `Drop` began; how many handles to it are stashed.
         static RING: RefCell<(Vec<bool>, Vec<usize>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-        /// Whether the collection under test takes an absorber: `absorbing(n)`.
-        static ABSORBING: Cell<bool> = const { Cell::new(false) };
+        /// Whether the collection under test keeps the pins to the end:
+        /// `pins_kept_to_the_end(n)`.
+        static PINS_TO_END: Cell<bool> = const { Cell::new(false) };
         static STASH: RefCell<Vec<Gc<RingNode>>> = const { RefCell::new(Vec::new()) };
     }
 
@@ -201,9 +209,10 @@ mod tests {
                 let n = began.len();
                 began[self.id] = true;
                 // Holders of a neighbour `j`: the collector's pin (released as soon
-                // as `j` is destroyed, or with an absorber at the end), this node, the
-                // other neighbour of `j` until its `Drop` began, and the stash.
-                let pin = |j: usize| usize::from(ABSORBING.with(Cell::get) || !began[j]);
+                // as `j` is destroyed, or with an absorber or a sorted set at the
+                // end), this node, the other neighbour of `j` until its `Drop` began,
+                // and the stash.
+                let pin = |j: usize| usize::from(PINS_TO_END.with(Cell::get) || !began[j]);
                 let count =
                     |j: usize, other: usize| pin(j) + 1 + usize::from(!began[other]) + stashed[j];
                 let next = (self.id + 1) % n;
@@ -261,7 +270,7 @@ mod tests {
             *node.prev.borrow_mut() = Some(nodes[(i + n - 1) % n].clone());
         }
         drop(nodes);
-        ABSORBING.with(|a| a.set(absorbing(n)));
+        PINS_TO_END.with(|a| a.set(pins_kept_to_the_end(n)));
         let before = INSTALLED.with(Cell::get);
         assert_eq!(heap.collect().collected, n);
         assert_eq!(
@@ -298,7 +307,7 @@ mod tests {
             hub: RefCell<Option<Gc<Hub>>>,
             dropped: std::rc::Rc<Cell<usize>>,
             hub_dropped: std::rc::Rc<Cell<bool>>,
-            absorbing: bool,
+            pins_to_end: bool,
             spokes: usize,
         }
         // SAFETY: reports the handles each value owns, once each.
@@ -318,9 +327,9 @@ mod tests {
                 let hub = self.hub.borrow();
                 let hub = hub.as_ref().expect("a spoke has a hub");
                 // The pin (released as soon as the hub is destroyed, or with an
-                // absorber at the end), and the spokes whose `Drop` has not finished
+                // absorber or a sorted set at the end), and the spokes whose `Drop` has not finished
                 // (this one too).
-                let pin = usize::from(self.absorbing || !self.hub_dropped.get());
+                let pin = usize::from(self.pins_to_end || !self.hub_dropped.get());
                 assert_eq!(
                     Gc::strong_count(hub),
                     pin + self.spokes - self.dropped.get()
@@ -337,7 +346,7 @@ mod tests {
                 hub: RefCell::new(Some(hub.clone())),
                 dropped: dropped.clone(),
                 hub_dropped: hub_dropped.clone(),
-                absorbing: absorbing(spokes + 1),
+                pins_to_end: pins_kept_to_the_end(spokes + 1),
                 spokes,
             });
             hub.0.borrow_mut().push(spoke);

@@ -36,8 +36,7 @@ pub(crate) fn delete_garbage(
     // modulo 3, whatever their order, so that the test suite (and Miri), whose sets
     // are small, runs the sorted path and its late release of the pins, with an
     // absorber (even sizes, below) and without.
-    let sorted = out_of_order(&garbage)
-        || cfg!(debug_assertions) && garbage.len() >= SORT_MIN_DEBUG && garbage.len() % 3 == 1;
+    let sorted = out_of_order(&garbage) || sorted_in_debug(garbage.len());
     if sorted {
         let mut scratch = heap.sort_buffer.take();
         sort_by_line(&mut garbage, &mut scratch, |o| {
@@ -182,6 +181,12 @@ const ABSORB_MIN_DEBUG: usize = 32;
 /// Debug builds sort sets of this many members or more (of a size 1 modulo 3),
 /// whatever their order.
 const SORT_MIN_DEBUG: usize = 32;
+
+/// Whether a debug build sorts a set of `len` members whatever its order (and so
+/// releases its pins once every value is gone, with an absorber or without).
+pub(crate) const fn sorted_in_debug(len: usize) -> bool {
+    cfg!(debug_assertions) && len >= SORT_MIN_DEBUG && len % 3 == 1
+}
 
 /// How many places ahead of the object being destroyed `delete_garbage` prefetches
 /// the referents (or, with an absorber, the value's own memory) of.
