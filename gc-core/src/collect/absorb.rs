@@ -119,8 +119,8 @@ impl Absorber {
                 return false;
             };
             for (i, &obj) in garbage.iter().enumerate() {
-                // The headers are written in set order (page order, for a set of
-                // scattered members): ask for the one `UNPIN_AHEAD` on. (W7's release,
+                // The headers are written in set order (address order, for a set
+                // out of order): ask for the one `UNPIN_AHEAD` on. (W7's release,
                 // on and off alternately: 1.085x and 1.074x, medians of paired ratios
                 // of 20 and 24 runs.)
                 if let Some(&far) = garbage.get(i + UNPIN_AHEAD) {

@@ -14,17 +14,18 @@ use crate::raw::{trashcan, List, ObjPtr, DEAD};
 /// All of them are marked `DEAD` first (by `move_unreachable` unless finalizers ran
 /// since: `already_dead`), so that a `Drop` impl that reads a handle to
 /// another member of the garbage gets a clear panic (or an error from
-/// `Gc::try_deref`), never a destroyed value. A large set found in a scattered order
-/// is destroyed in page order ([`scattered`], [`sort_by_page`]); a large set whose
-/// handles lead far away ([`far_edges`]) is destroyed with an [`Absorber`], which
-/// counts the drops of handles to its members in a small table instead of their
-/// headers ([`destroy_absorbing`]), or, if the set's members lie too far apart for
-/// one, with the referents of the object a few places on prefetched before each value
-/// is dropped. Values are dropped one by one (a panicking `Drop` is caught, the
-/// others still run); objects whose last handle goes meanwhile are queued in the
-/// trashcan. Each object's pin is released right after its value is dropped (with an
-/// absorber: once every value is), which frees the allocation if no handle references
-/// it any more (otherwise the last handle frees it).
+/// `Gc::try_deref`), never a destroyed value. A large set not found in address order
+/// is destroyed, and freed, in address order ([`out_of_order`], [`sort_by_line`]); a
+/// large set whose handles lead far away ([`far_edges`]) is destroyed with an
+/// [`Absorber`], which counts the drops of handles to its members in a small table
+/// instead of their headers ([`destroy_absorbing`]), or, if the set's members lie
+/// too far apart for one, with the referents of the object a few places on
+/// prefetched before each value is dropped. Values are dropped one by one (a
+/// panicking `Drop` is caught, the others still run); objects whose last handle goes
+/// meanwhile are queued in the trashcan. Each object's pin is released right after
+/// its value is dropped (with an absorber, or for a sorted set: once every value
+/// is), which frees the allocation if no handle references it any more (otherwise
+/// the last handle frees it).
 pub(crate) fn delete_garbage(
     guard: &mut SetGuard<'_>,
     already_dead: bool,
@@ -268,10 +269,10 @@ const SORT_MIN: usize = 1 << 13;
 /// Why: destroying an object is a chain of dependent loads (the header, then the
 /// value, then what the value owns, then the headers its handles point to), so in a
 /// scattered order each object costs a few full cache misses one after another. In
-/// page order the objects (and, usually, what they own, allocated beside them in
+/// address order the objects (and, usually, what they own, allocated beside them in
 /// the same order) come in streams the hardware prefetches, and their blocks go back
-/// on the free lists in page order, so that the objects allocated next are laid out
-/// in order too. The set is in the order a traversal found it: for a graph with
+/// on the free lists in that order, so that the objects allocated next are laid out
+/// in order too (below). The set is in the order a traversal found it: for a graph with
 /// random edges that is random (W7's release of the whole graph, 196,000 objects,
 /// before the set took the rest of `Old` in list order: destruction 22-26 ms ->
 /// 12-14 ms, for a 3 ms sort); for trees whose blocks came from free lists in
@@ -294,7 +295,7 @@ const SORT_MIN: usize = 1 << 13;
 /// it was when three quarters of the samples were local; each such release then
 /// scrambled the free lists a little more, and a program that built and released
 /// the graph again and again slowed down run after run (W7 eight times on one heap:
-/// the release 17 ms the first time, 40-60 ms by the eighth; rust-gc's stayed at
+/// the release 17 ms the first time, 30-80 ms by the eighth; rust-gc's stayed at
 /// 14.5). So only a set with all but one in 32 samples local is left in its order,
 /// and the others are sorted to the cache line, not the page (a page holds ~50 of
 /// W7's objects, whose order within it would drift the same way), and freed in that
