@@ -68,7 +68,7 @@ pub fn child_main() -> bool {
                 stack,
                 Some(runs.parse::<usize>().expect("runs")),
             ),
-            _ => panic!("{var} must be `crate|workload|size|stack`, got {spec:?}"),
+            _ => panic!("{var} must be `crate|workload|size|stack[|runs]`, got {spec:?}"),
         };
         let entry = entry(id).unwrap_or_else(|| panic!("{var}: unknown crate {id:?}"));
         let workload = Workload::from_name(workload)

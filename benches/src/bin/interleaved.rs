@@ -35,7 +35,7 @@
 //! program that builds and drops such structures again and again. The criterion
 //! benchmark and the default table start each run from fresh collector state, which
 //! hides what the earlier runs leave behind (before 7a7231a, gc-core's W7 release
-//! took ~17 ms in a fresh heap and 40-60 ms in the eighth run on one heap). Its
+//! took ~17 ms in a fresh heap and 30-80 ms in the eighth run on one heap). Its
 //! table goes between the `steady` markers of `benches/README.md`.
 //!
 //! Full sizes; W2, W4 and W7 probed in a child process first as in the criterion
@@ -57,7 +57,7 @@ const STEADY_START: &str = "<!-- steady:start -->";
 const STEADY_END: &str = "<!-- steady:end -->";
 
 /// With `--steady`, how many times each run repeats the workload on one thread (the
-/// last one timed). By the eighth run gc-core's W7 release had slowed 3-4x before
+/// last one timed). By the eighth run gc-core's W7 release had slowed 2-4x before
 /// 7a7231a; the peers' times settle within the first three runs.
 const STEADY_RUNS: usize = 8;
 

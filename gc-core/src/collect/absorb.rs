@@ -327,8 +327,8 @@ mod tests {
                 let hub = self.hub.borrow();
                 let hub = hub.as_ref().expect("a spoke has a hub");
                 // The pin (released as soon as the hub is destroyed, or with an
-                // absorber or a sorted set at the end), and the spokes whose `Drop` has not finished
-                // (this one too).
+                // absorber or a sorted set at the end), and the spokes whose `Drop`
+                // has not finished (this one too).
                 let pin = usize::from(self.pins_to_end || !self.hub_dropped.get());
                 assert_eq!(
                     Gc::strong_count(hub),
