@@ -58,7 +58,8 @@ const STEADY_END: &str = "<!-- steady:end -->";
 
 /// With `--steady`, how many times each run repeats the workload on one thread (the
 /// last one timed). By the eighth run gc-core's W7 release had slowed 2-4x before
-/// 7a7231a; the peers' times settle within the first three runs.
+/// 7a7231a; the peers' W7 times we followed run by run (rust-gc, rust-cc, `Rc`)
+/// settled within three to four runs.
 const STEADY_RUNS: usize = 8;
 
 /// One timed phase of one workload: the criterion group it matches.

@@ -354,23 +354,22 @@ pub(super) fn sort_by_line<T: Copy>(
 /// The sort of [`sort_by_page`] and [`sort_by_line`]: stable, by `key`, an LSD radix
 /// sort of the keys relative to the lowest one while they span at most 2^24.
 fn sort_by_key<T: Copy>(items: &mut [T], scratch: &mut Vec<T>, key: impl Fn(&T) -> usize) {
-    let page = key;
     scratch.clear();
     let Some(&any) = items.first() else { return };
     let (lo, hi) = items.iter().fold((usize::MAX, 0), |(lo, hi), t| {
-        let p = page(t);
-        (lo.min(p), hi.max(p))
+        let k = key(t);
+        (lo.min(k), hi.max(k))
     });
     let bits = usize::BITS - (hi - lo).leading_zeros();
     if bits > 24 {
-        items.sort_by_key(|t| page(t));
+        items.sort_by_key(|t| key(t));
         return;
     }
     scratch.resize(items.len(), any);
     let mut in_scratch = false;
     let mut shift = 0;
     while shift < bits {
-        let digit = |t: &T| ((page(t) - lo) >> shift) & 0xff;
+        let digit = |t: &T| ((key(t) - lo) >> shift) & 0xff;
         if in_scratch {
             radix_pass(scratch, items, digit);
         } else {
@@ -385,7 +384,7 @@ fn sort_by_key<T: Copy>(items: &mut [T], scratch: &mut Vec<T>, key: impl Fn(&T) 
     scratch.clear();
 }
 
-/// One pass of [`sort_by_page`]: `from` into `to`, stably by `digit` (0..=255).
+/// One pass of [`sort_by_key`]: `from` into `to`, stably by `digit` (0..=255).
 fn radix_pass<T: Copy>(from: &[T], to: &mut [T], digit: impl Fn(&T) -> usize) {
     let mut start = [0usize; 256];
     for t in from {

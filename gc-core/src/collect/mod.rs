@@ -456,21 +456,14 @@ fn tell_garbage_callbacks(
 /// a segment spent on so short a run would soon be relabelled anyway, cold, when
 /// segments run out.
 fn promote_unexamined(state: &HeapState, generation: usize) -> usize {
-    match generation {
-        0 => {
-            state.promote_unexamined(List::Young, List::Middle, false);
-            0
-        }
-        1 => {
-            let splice = state.labels.free_segments() > MIDDLE_SPLICE_RESERVE;
-            state.promote_unexamined(List::Young, List::Old, false)
-                + state.promote_unexamined(List::Middle, List::Old, splice)
-        }
-        _ => {
-            state.promote_unexamined(List::Young, List::Old, true)
-                + state.promote_unexamined(List::Middle, List::Old, true)
-        }
+    if generation == 0 {
+        state.promote_unexamined(List::Young, List::Middle, false);
+        return 0;
     }
+    let full = generation == GENERATIONS - 1;
+    let splice_middle = full || state.labels.free_segments() > MIDDLE_SPLICE_RESERVE;
+    state.promote_unexamined(List::Young, List::Old, full)
+        + state.promote_unexamined(List::Middle, List::Old, splice_middle)
 }
 
 /// CPython's count bookkeeping: collecting generation g resets the counts of
