@@ -320,9 +320,10 @@ fn out_of_order_by(len: usize, addr: impl Fn(usize) -> usize) -> bool {
 }
 
 /// Puts `items` in page order of `addr(item)` (address >> 12, ascending), keeping
-/// the order within a page: an LSD radix sort of the page numbers relative to the
-/// lowest one, 8 bits a pass (two passes for pages spanning up to 256 MiB), through
-/// `scratch` (left empty; after an odd number of passes the result is copied back).
+/// the order within a page (up to [`SCRATCH_MAX`] items): an LSD radix sort of the
+/// page numbers relative to the lowest one, 8 bits a pass (two passes for pages
+/// spanning up to 256 MiB), through `scratch` (left empty; after an odd number of
+/// passes the result is copied back).
 /// Page order is what the caches and the TLB need, and it is far cheaper than a
 /// comparison sort of the addresses (W6, cachegrind: +4% instructions where
 /// `sort_unstable_by_key` added 12%). An in-place radix sort (American flag sort)
@@ -351,9 +352,47 @@ pub(super) fn sort_by_line<T: Copy>(
     sort_by_key(items, scratch, |t| addr(t) >> 6);
 }
 
-/// The sort of [`sort_by_page`] and [`sort_by_line`]: stable, by `key`, an LSD radix
-/// sort of the keys relative to the lowest one while they span at most 2^24.
+/// The sort of [`sort_by_page`] and [`sort_by_line`]: by `key`, an LSD radix sort of
+/// the keys relative to the lowest one while they span at most 2^24, stable up to
+/// [`SCRATCH_MAX`] items; larger sets are first split in place ([`split_in_place`]).
 fn sort_by_key<T: Copy>(items: &mut [T], scratch: &mut Vec<T>, key: impl Fn(&T) -> usize) {
+    sort_by_key_within(items, scratch, &key, SCRATCH_MAX);
+}
+
+/// The most items [`sort_by_key`] sorts through a scratch vector of their size (2
+/// MiB of pointers). A larger set is split in place by the top 8 bits of its key
+/// span into 256 parts, each sorted in turn (and split again if it is still this
+/// large; a part whose keys span 8 bits or less is in order after its split), so
+/// the scratch vector never holds more than this many: a collection that frees a
+/// million objects sorts them with 2 MiB of scratch, not 8. The order of items with
+/// equal keys is not kept through a split (it matters to no caller: objects that
+/// share a line, or a page).
+///
+/// Why: the garbage vector is 8 bytes per object already, and a scratch vector as
+/// large doubled that at the moment a large collection peaks (W5 and W8 with their
+/// million-object heaps released after the timed part: 80.1 -> 87.1 and 80.3 ->
+/// 87.2 MiB peak when such sets began to be sorted; 87.0 -> 80.1 MiB with the
+/// split, by `peak`). Below this size the LSD sort through scratch is kept: it is
+/// stable, and faster than the split, whose permutation loop branches
+/// unpredictably (see [`sort_by_page`]; a million addresses in line order, a random
+/// fifth of them first: 6.4-7.0 ms through scratch, 10.4-11.0 ms split, release
+/// build); W7's release (196,000 objects) and W6's full collections stay below it.
+/// The whole collection that frees W5's million objects did not get slower (the
+/// two builds alternately, 12 pairs: median of paired old/new ratios 1.059x; the
+/// scratch vector's 8 MiB were fresh pages to fault in).
+const SCRATCH_MAX: usize = if cfg!(debug_assertions) {
+    1 << 8
+} else {
+    1 << 18
+};
+
+/// [`sort_by_key`] with the scratch bound a parameter (the tests use small ones).
+fn sort_by_key_within<T: Copy>(
+    items: &mut [T],
+    scratch: &mut Vec<T>,
+    key: &impl Fn(&T) -> usize,
+    max_scratch: usize,
+) {
     scratch.clear();
     let Some(&any) = items.first() else { return };
     let (lo, hi) = items.iter().fold((usize::MAX, 0), |(lo, hi), t| {
@@ -362,7 +401,23 @@ fn sort_by_key<T: Copy>(items: &mut [T], scratch: &mut Vec<T>, key: impl Fn(&T) 
     });
     let bits = usize::BITS - (hi - lo).leading_zeros();
     if bits > 24 {
-        items.sort_by_key(|t| key(t));
+        items.sort_by_key(key);
+        return;
+    }
+    if items.len() > max_scratch {
+        // By the top 8 bits of the span (all of them if it is 8 bits or less, and
+        // the items are then in order already).
+        let shift = bits.saturating_sub(8);
+        let ends = split_in_place(items, |t| (key(t) - lo) >> shift);
+        if shift > 0 {
+            let mut start = 0;
+            for end in ends {
+                if end - start > 1 {
+                    sort_by_key_within(&mut items[start..end], scratch, key, max_scratch);
+                }
+                start = end;
+            }
+        }
         return;
     }
     scratch.resize(items.len(), any);
@@ -382,6 +437,41 @@ fn sort_by_key<T: Copy>(items: &mut [T], scratch: &mut Vec<T>, key: impl Fn(&T) 
         items.copy_from_slice(scratch);
     }
     scratch.clear();
+}
+
+/// Puts `items` in order of `digit` (0..=255) in place, not stably (an American
+/// flag sort's pass: each item is swapped straight into the next free place of its
+/// digit's part), and returns where each digit's part ends.
+fn split_in_place<T: Copy>(items: &mut [T], digit: impl Fn(&T) -> usize) -> [usize; 256] {
+    let mut next = [0usize; 256];
+    for t in items.iter() {
+        next[digit(t)] += 1;
+    }
+    let mut end = [0usize; 256];
+    let mut at = 0;
+    for (n, e) in next.iter_mut().zip(end.iter_mut()) {
+        let count = *n;
+        *n = at;
+        at += count;
+        *e = at;
+    }
+    // Invariant: for each digit `d`, `items[part start..next[d]]` hold items of
+    // digit `d`; the items not placed yet are in the rest of the parts.
+    for d in 0..256 {
+        while next[d] < end[d] {
+            let mut t = items[next[d]];
+            let mut e = digit(&t);
+            while e != d {
+                // `t` goes to its part; what was there is carried on.
+                core::mem::swap(&mut t, &mut items[next[e]]);
+                next[e] += 1;
+                e = digit(&t);
+            }
+            items[next[d]] = t;
+            next[d] += 1;
+        }
+    }
+    end
 }
 
 /// One pass of [`sort_by_key`]: `from` into `to`, stably by `digit` (0..=255).
@@ -420,7 +510,7 @@ pub(crate) fn save_garbage(heap: &HeapState, guard: &mut SetGuard<'_>) -> usize 
 
 #[cfg(test)]
 mod tests {
-    use super::{out_of_order_by, sort_by_line, sort_by_page, SORT_MIN};
+    use super::{out_of_order_by, sort_by_key_within, sort_by_line, sort_by_page, SORT_MIN};
 
     /// Addresses of `n` 80-byte objects in a 20 MiB region, in a random order.
     fn random(n: usize) -> Vec<usize> {
@@ -585,6 +675,38 @@ mod tests {
         let mut scratch = Vec::new();
         sort_by_page(&mut addrs[1..5], &mut scratch, |&a| a);
         assert_eq!(addrs, [0x9000, 0x5ff8, 0x5000, 0x6000, 0x7010, 0x1000]);
+    }
+
+    /// A set larger than the scratch bound is split in place, part by part, until
+    /// the parts fit: it comes out in order, as a permutation of the input, and the
+    /// scratch vector never grew past (about) the bound.
+    #[test]
+    fn a_large_set_is_sorted_with_bounded_scratch() {
+        let (n, bound) = if cfg!(miri) { (300, 16) } else { (20_000, 64) };
+        // Lines and pages over 20 MiB; the same times 97 (pages over ~1.9 GiB: the
+        // parts are split again); a span of 8 bits or less (one split sorts it);
+        // every key equal.
+        type Key = fn(usize) -> usize;
+        let keys: [(usize, Key); 5] = [
+            (1, |a| a >> 6),
+            (1, |a| a >> 12),
+            (97, |a| a >> 12),
+            (1, |a| (a >> 6) & 0xff),
+            (1, |_| 5),
+        ];
+        for (spread, key) in keys {
+            let addrs: Vec<usize> = random(n).iter().map(|&a| a * spread).collect();
+            let mut out = addrs.clone();
+            let mut scratch = Vec::new();
+            sort_by_key_within(&mut out, &mut scratch, &|&a: &usize| key(a), bound);
+            assert!(out.windows(2).all(|w| key(w[0]) <= key(w[1])));
+            assert!(scratch.is_empty());
+            assert!(scratch.capacity() <= 2 * bound, "{}", scratch.capacity());
+            let (mut a, mut b) = (addrs, out);
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b);
+        }
     }
 
     /// Pages spanning more than 2^24 pages take the comparison sort.
