@@ -371,8 +371,8 @@ fn sort_by_key<T: Copy>(items: &mut [T], scratch: &mut Vec<T>, key: impl Fn(&T) 
 /// Why: the garbage vector is 8 bytes per object already, and a scratch vector as
 /// large doubled that at the moment a large collection peaks (W5 and W8 with their
 /// million-object heaps released after the timed part: 80.1 -> 87.1 and 80.3 ->
-/// 87.2 MiB peak when such sets began to be sorted; 87.0 -> 80.1 MiB with the
-/// split, by `peak`). Below this size the LSD sort through scratch is kept: it is
+/// 87.2 MiB peak when such sets began to be sorted; 87.1 -> 80.2 and 87.2 -> 80.3
+/// MiB with the split, by `benches/peak.sh`). Below this size the LSD sort through scratch is kept: it is
 /// stable, and faster than the split, whose permutation loop branches
 /// unpredictably (see [`sort_by_page`]; a million addresses in line order, a random
 /// fifth of them first: 6.4-7.0 ms through scratch, 10.4-11.0 ms split, release
