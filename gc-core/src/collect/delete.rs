@@ -443,18 +443,9 @@ fn sort_by_key_within<T: Copy>(
 /// flag sort's pass: each item is swapped straight into the next free place of its
 /// digit's part), and returns where each digit's part ends.
 fn split_in_place<T: Copy>(items: &mut [T], digit: impl Fn(&T) -> usize) -> [usize; 256] {
-    let mut next = [0usize; 256];
-    for t in items.iter() {
-        next[digit(t)] += 1;
-    }
-    let mut end = [0usize; 256];
-    let mut at = 0;
-    for (n, e) in next.iter_mut().zip(end.iter_mut()) {
-        let count = *n;
-        *n = at;
-        at += count;
-        *e = at;
-    }
+    let mut next = part_starts(items, &digit);
+    let end: [usize; 256] =
+        core::array::from_fn(|d| next.get(d + 1).copied().unwrap_or(items.len()));
     // Invariant: for each digit `d`, `items[part start..next[d]]` hold items of
     // digit `d`; the items not placed yet are in the rest of the parts.
     for d in 0..256 {
@@ -474,10 +465,11 @@ fn split_in_place<T: Copy>(items: &mut [T], digit: impl Fn(&T) -> usize) -> [usi
     end
 }
 
-/// One pass of [`sort_by_key`]: `from` into `to`, stably by `digit` (0..=255).
-fn radix_pass<T: Copy>(from: &[T], to: &mut [T], digit: impl Fn(&T) -> usize) {
+/// Where the part of each `digit` (0..=255) starts once `items` are in digit order:
+/// the counts of the smaller digits, summed.
+fn part_starts<T>(items: &[T], digit: &impl Fn(&T) -> usize) -> [usize; 256] {
     let mut start = [0usize; 256];
-    for t in from {
+    for t in items {
         start[digit(t)] += 1;
     }
     let mut at = 0;
@@ -486,6 +478,12 @@ fn radix_pass<T: Copy>(from: &[T], to: &mut [T], digit: impl Fn(&T) -> usize) {
         *s = at;
         at += count;
     }
+    start
+}
+
+/// One pass of [`sort_by_key`]: `from` into `to`, stably by `digit` (0..=255).
+fn radix_pass<T: Copy>(from: &[T], to: &mut [T], digit: impl Fn(&T) -> usize) {
+    let mut start = part_starts(from, &digit);
     for t in from {
         let d = digit(t);
         to[start[d]] = *t;
