@@ -62,6 +62,7 @@ ROWS = [
     ("W8_young_in_old", "W8 young_in_old: old = 10 × young", "young cycles"),
     ("W8_young_no_old", "W8 young_in_old: old = 0", "young cycles"),
 ]
+ROW_GROUPS = {group for group, _, _ in ROWS}
 FULL_W1 = 1_000_000
 
 # W9 (benches/src/mt.rs): group W9_mt_churn, bench id <crate>/<threads>.
@@ -107,6 +108,8 @@ def load_cells(root):
             "big_stack": big,
             "mtime": estimates.stat().st_mtime,
         }
+        if meta["group_id"] not in ROW_GROUPS:
+            continue  # another bench target's group (sync_lock): not a table row
         key = (meta["group_id"], crate)
         if key not in cells or cells[key]["mtime"] < cell["mtime"]:
             cells[key] = cell

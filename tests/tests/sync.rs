@@ -286,3 +286,63 @@ fn drops_while_another_thread_reads_are_deferred_not_blocked() {
     drop(a);
     table.assert_each_once();
 }
+
+/// `Heap::lock` holds the heap for a stretch of this thread's work: its own
+/// operations re-enter the lock; another thread cannot take it, waits to clone, and
+/// its drops are queued until the guard goes; shutdown from another thread gives up
+/// naming this one.
+#[test]
+fn a_held_heap_lock_serves_this_thread_and_holds_the_others_off() {
+    let heap = Arc::new(Heap::new());
+    heap.set_grace_period(Duration::from_millis(20));
+    let table = DropTable::new(3);
+    let a = node(&heap, &table);
+    let b = node(&heap, &table);
+    let held = heap.lock();
+    let me = std::thread::current().id();
+    assert_eq!(heap.lock_holder(), Some(me));
+
+    // This thread: everything re-enters the lock it holds.
+    let c = node(&heap, &table);
+    a.read().refs.lock().unwrap().push(c.clone());
+    assert_eq!(a.read().refs.lock().unwrap().len(), 1);
+    assert!(heap.try_lock().is_some(), "re-entrant");
+    drop(c);
+    assert_eq!(heap.collect().collected, 0);
+
+    let cloned = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Another thread cannot take it, nor shut the heap down.
+        s.spawn(|| {
+            assert!(heap.try_lock().is_none());
+            let err = heap.shutdown().unwrap_err();
+            assert_eq!(err.holder, Some(me));
+        })
+        .join()
+        .unwrap();
+        // Its drop returns at once, queued: the object is freed when the guard goes.
+        s.spawn(move || drop(b)).join().unwrap();
+        assert_eq!(table.dropped(), 0);
+        // Its clone waits for the lock.
+        let (a, cloned) = (&a, &cloned);
+        let waiter = s.spawn(move || {
+            let again = a.clone();
+            cloned.store(true, Ordering::SeqCst);
+            drop(again);
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !cloned.load(Ordering::SeqCst),
+            "cloned while the lock was held"
+        );
+        drop(held);
+        waiter.join().unwrap();
+        assert!(cloned.load(Ordering::SeqCst));
+    });
+    assert_eq!(heap.lock_holder(), None);
+    assert_eq!(table.dropped(), 1, "b, released by the guard's drop");
+    drop(a);
+    let report = heap.shutdown().expect("the lock is free");
+    assert!(report.leaks.is_empty());
+    table.assert_each_once();
+}

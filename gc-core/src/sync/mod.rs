@@ -474,6 +474,72 @@ impl Heap {
     pub fn lock_holder(&self) -> Option<ThreadId> {
         self.gil().holder()
     }
+
+    /// Takes the heap lock and holds it until the returned guard is dropped: a
+    /// stretch of work on this heap under one acquisition, as a VM thread holds its
+    /// interpreter lock while it runs.
+    ///
+    /// Meanwhile this thread's operations on the heap's handles (clone, drop,
+    /// [`read`](Gc::read), upgrade, allocation, collection) take the lock again with
+    /// a counter, without the atomic compare-and-swaps of an acquisition and a
+    /// release; other threads wait to clone, read, allocate or collect, their drops
+    /// are queued and performed when the guard goes, and shutdown from another
+    /// thread gives up after its grace period, naming this one. Waits while another
+    /// thread holds the lock. The guard stays on its thread (it is not `Send`).
+    ///
+    /// As with [`read`](Gc::read) guards: do not wait for another thread that needs
+    /// this heap (or lock a `Mutex` such a thread may hold while it waits for the
+    /// heap) while the guard lives.
+    ///
+    /// ```
+    /// use gc_core::sync::Heap;
+    ///
+    /// let heap = Heap::new();
+    /// let a = heap.alloc(7u64);
+    /// {
+    ///     let _held = heap.lock();
+    ///     assert_eq!(heap.lock_holder(), Some(std::thread::current().id()));
+    ///     let copies: Vec<_> = (0..1000).map(|_| a.clone()).collect();
+    ///     assert_eq!(*copies[999].read(), 7);
+    /// } // `copies`, then the guard
+    /// assert_eq!(heap.lock_holder(), None);
+    /// ```
+    ///
+    /// ```compile_fail,E0277
+    /// let heap = gc_core::sync::Heap::new();
+    /// let held = heap.lock();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || drop(held)); // the lock belongs to the thread that took it
+    /// });
+    /// ```
+    pub fn lock(&self) -> HeapLock<'_> {
+        HeapLock {
+            _guard: self.gil().acquire(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// [`lock`](Heap::lock) without waiting: `None` if another thread holds the
+    /// lock.
+    pub fn try_lock(&self) -> Option<HeapLock<'_>> {
+        Some(HeapLock {
+            _guard: self.gil().try_acquire()?,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// A thread's hold on a heap's lock, from [`Heap::lock`]; releases it when dropped.
+pub struct HeapLock<'a> {
+    _guard: GilGuard<'a>,
+    /// The lock is this thread's: the guard must be released where it was taken.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for HeapLock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HeapLock { .. }")
+    }
 }
 
 #[cfg(test)]
