@@ -102,13 +102,26 @@ impl Gil {
         (self as *const Gil).addr()
     }
 
-    /// Acquires the lock, waiting as long as it takes (re-entrant).
+    /// Acquires the lock, waiting as long as it takes (re-entrant). The free or
+    /// re-entered lock is taken inline; waiting is out of line.
+    #[inline]
     pub(crate) fn acquire(&self) -> GilGuard<'_> {
+        match self.enter(current_token()) {
+            Some(g) => g,
+            None => self.acquire_contended(),
+        }
+    }
+
+    /// [`acquire`](Gil::acquire) once the lock was found held by another thread.
+    #[cold]
+    #[inline(never)]
+    fn acquire_contended(&self) -> GilGuard<'_> {
         self.acquire_until(None)
             .unwrap_or_else(|_| unreachable!("no deadline"))
     }
 
     /// Acquires the lock if it is free or already ours.
+    #[inline]
     pub(crate) fn try_acquire(&self) -> Option<GilGuard<'_>> {
         self.enter(current_token())
     }
@@ -242,6 +255,11 @@ impl Gil {
         }
     }
 
+    /// Releases one acquisition. Inline: a re-entered lock's counter, and the free
+    /// of a lock that no other thread waits for or deferred a release to (one
+    /// compare-and-swap, the first round of [`release_last`](Gil::release_last)'s
+    /// loop); the rest out of line.
+    #[inline]
     fn release(&self) {
         debug_assert_eq!(
             self.state.load(Ordering::Relaxed) & TOKEN_MASK,
@@ -253,8 +271,24 @@ impl Gil {
             self.depth.store(depth - 1, Ordering::Relaxed);
             return;
         }
-        // Depth 1: release what other threads deferred, then the lock, then wake the
-        // sleepers. With no flag set (the common case) that is one compare-and-swap.
+        let s = self.state.load(Ordering::Relaxed);
+        if s & (DEFERRED | PARKED) == 0
+            && self
+                .state
+                .compare_exchange(s, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
+        }
+        self.release_last();
+    }
+
+    /// Releases the last acquisition when a flag is set (or went up meanwhile):
+    /// releases what other threads deferred, then the lock, then wakes the
+    /// sleepers.
+    #[cold]
+    #[inline(never)]
+    fn release_last(&self) {
         // `depth` is left as it is: the next owner sets it when it takes the lock (a
         // store after the release could overwrite the next owner's). A panic in a
         // `Drop` run while draining must not leave the lock held forever: it is
@@ -325,6 +359,7 @@ impl GilGuard<'_> {
 }
 
 impl Drop for GilGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.gil.release();
     }
