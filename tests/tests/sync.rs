@@ -293,7 +293,7 @@ fn drops_while_another_thread_reads_are_deferred_not_blocked() {
 /// naming this one.
 #[test]
 fn a_held_heap_lock_serves_this_thread_and_holds_the_others_off() {
-    let heap = Arc::new(Heap::new());
+    let heap = Heap::new();
     heap.set_grace_period(Duration::from_millis(20));
     let table = DropTable::new(3);
     let a = node(&heap, &table);
