@@ -33,7 +33,8 @@
 //!
 //! * [`Gc::read`] returns a guard ([`Ref`]) that holds the lock while the value is
 //!   borrowed; cloning a handle, upgrading a weak one, allocating and collecting take
-//!   it briefly.
+//!   it briefly. [`Heap::lock`] holds it for a stretch of work (a VM thread's time
+//!   slice), during which the thread's own operations re-enter it with a counter.
 //! * Dropping a handle never waits: if another thread holds the lock, the release is
 //!   queued and the holder performs it before letting go of the lock (and the
 //!   dropping thread re-checks, so that no queued release is stranded).
