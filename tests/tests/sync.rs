@@ -346,3 +346,62 @@ fn a_held_heap_lock_serves_this_thread_and_holds_the_others_off() {
     assert!(report.leaks.is_empty());
     table.assert_each_once();
 }
+
+/// The `gc` module's plain-data functions on a thread-safe heap, from several
+/// threads: counts, thresholds, statistics, freezing, exit hooks, shutdown state.
+#[test]
+fn the_gc_module_functions_work_on_a_thread_safe_heap() {
+    let heap = Heap::new();
+    heap.disable();
+    assert!(!heap.is_enabled());
+    heap.set_threshold(500, 7, 3);
+    assert_eq!(heap.get_threshold(), (500, 7, 3));
+    let table = DropTable::new(4);
+    let a = node(&heap, &table);
+    let b = node(&heap, &table);
+    assert_eq!(heap.get_count().0, 2);
+    assert_eq!(heap.generation_len(0), 2);
+
+    // A cycle made on another thread, collected from here.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            a.read().refs.lock().unwrap().push(b.clone());
+            b.read().refs.lock().unwrap().push(a.clone());
+        });
+    });
+    drop((a, b));
+    assert_eq!(heap.collect_until_stable(4), 2);
+    let stats = heap.get_stats();
+    assert_eq!(stats[2].collected, 2);
+    assert!(stats[2].collections >= 2, "{stats:?}");
+
+    // Frozen objects are never examined, until unfrozen.
+    let c = node(&heap, &table);
+    let d = node(&heap, &table);
+    c.read().refs.lock().unwrap().push(d.clone());
+    d.read().refs.lock().unwrap().push(c.clone());
+    heap.freeze();
+    assert_eq!(heap.get_freeze_count(), 2);
+    drop((c, d));
+    assert_eq!(heap.collect().collected, 0);
+    heap.unfreeze();
+    assert_eq!(heap.get_freeze_count(), 0);
+    assert_eq!(heap.collect().collected, 2);
+    table.assert_each_once();
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let hook = heap.at_exit(move || {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(heap.cancel_at_exit(hook));
+    assert!(!heap.cancel_at_exit(hook));
+    assert!(!heap.is_shut_down());
+    heap.shutdown().expect("nobody holds the lock");
+    assert!(heap.is_shut_down());
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "the cancelled hook never ran"
+    );
+}

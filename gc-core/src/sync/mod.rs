@@ -249,6 +249,68 @@ impl Heap {
         self.gil().acquire().heap().tracked_count()
     }
 
+    /// Collects until a collection frees nothing, at most `max_rounds` times (see
+    /// [`crate::Heap::collect_until_stable`]); returns the total freed.
+    pub fn collect_until_stable(&self, max_rounds: usize) -> usize {
+        self.gil().acquire().heap().collect_until_stable(max_rounds)
+    }
+
+    /// Whether automatic collection is on.
+    pub fn is_enabled(&self) -> bool {
+        self.gil().acquire().heap().is_enabled()
+    }
+
+    /// CPython's `gc.get_count()` (see [`crate::Heap::get_count`]).
+    pub fn get_count(&self) -> (usize, usize, usize) {
+        self.gil().acquire().heap().get_count()
+    }
+
+    /// CPython's `gc.get_threshold()`.
+    pub fn get_threshold(&self) -> (usize, usize, usize) {
+        self.gil().acquire().heap().get_threshold()
+    }
+
+    /// Number of tracked objects in `generation` (0, 1 or 2).
+    ///
+    /// # Panics
+    /// If `generation > 2`.
+    pub fn generation_len(&self, generation: usize) -> usize {
+        self.gil().acquire().heap().generation_len(generation)
+    }
+
+    /// Collection statistics per generation (CPython's `gc.get_stats()`).
+    pub fn get_stats(&self) -> [crate::GenerationStats; crate::GENERATIONS] {
+        self.gil().acquire().heap().get_stats()
+    }
+
+    /// Moves every tracked object to the permanent generation, which collections
+    /// never examine (CPython's `gc.freeze()`).
+    pub fn freeze(&self) {
+        self.gil().acquire().heap().freeze()
+    }
+
+    /// Moves the permanent generation back into generation 2 (CPython's
+    /// `gc.unfreeze()`).
+    pub fn unfreeze(&self) {
+        self.gil().acquire().heap().unfreeze()
+    }
+
+    /// Number of objects in the permanent generation (CPython's
+    /// `gc.get_freeze_count()`).
+    pub fn get_freeze_count(&self) -> usize {
+        self.gil().acquire().heap().get_freeze_count()
+    }
+
+    /// Unregisters an exit hook; returns whether it was still registered.
+    pub fn cancel_at_exit(&self, id: crate::ExitHookId) -> bool {
+        self.gil().acquire().heap().cancel_at_exit(id)
+    }
+
+    /// Whether the heap has been shut down (or is shutting down).
+    pub fn is_shut_down(&self) -> bool {
+        self.gil().acquire().heap().is_shut_down()
+    }
+
     /// Registers an exit hook (run at shutdown, last registered first).
     pub fn at_exit(&self, f: impl FnOnce() + Send + 'static) -> crate::ExitHookId {
         self.gil().acquire().heap().at_exit(f)
