@@ -405,3 +405,60 @@ fn the_gc_module_functions_work_on_a_thread_safe_heap() {
         "the cancelled hook never ran"
     );
 }
+
+/// Collection and garbage callbacks of a thread-safe heap run on whichever thread
+/// collects, and may use the heap's handles (re-entering the lock).
+#[test]
+fn collect_and_garbage_callbacks_run_on_the_collecting_thread() {
+    use gc_core::CollectPhase;
+    let heap = Heap::new();
+    let table = DropTable::new(3);
+    let kept = node(&heap, &table);
+    let phases = Arc::new(Mutex::new(Vec::new()));
+    let garbage = Arc::new(Mutex::new(Vec::new()));
+    let (p, k) = (phases.clone(), kept.clone());
+    let on_collect = heap.add_collect_callback(move |phase, info| {
+        // A handle of the heap, used from inside the collection.
+        let refs = k.read().refs.lock().unwrap().len();
+        p.lock()
+            .unwrap()
+            .push((phase, info.collected, refs, std::thread::current().id()));
+    });
+    let g = garbage.clone();
+    let on_garbage = heap.add_garbage_callback(move |objs| {
+        g.lock().unwrap().extend(objs.iter().map(|o| o.type_name));
+    });
+    let a = node(&heap, &table);
+    let b = node(&heap, &table);
+    a.read().refs.lock().unwrap().push(b.clone());
+    b.read().refs.lock().unwrap().push(a.clone());
+    drop((a, b));
+    let collector = std::thread::scope(|s| {
+        s.spawn(|| {
+            assert_eq!(heap.collect().collected, 2);
+            std::thread::current().id()
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(
+        *phases.lock().unwrap(),
+        [
+            (CollectPhase::Start, 0, 0, collector),
+            (CollectPhase::Stop, 2, 0, collector)
+        ]
+    );
+    assert_eq!(garbage.lock().unwrap().len(), 2);
+    assert!(garbage.lock().unwrap()[0].ends_with("SNode"));
+    assert!(heap.remove_collect_callback(on_collect));
+    assert!(heap.remove_collect_callback(on_garbage));
+    assert!(!heap.remove_collect_callback(on_collect));
+    heap.collect();
+    assert_eq!(
+        phases.lock().unwrap().len(),
+        2,
+        "removed callbacks are not called"
+    );
+    drop(kept);
+    table.assert_each_once();
+}

@@ -78,9 +78,10 @@ pub(crate) struct Gil {
 }
 
 // SAFETY: the unsynchronised heap and its objects are touched only by the lock's
-// owner (the invariant above); everything else is atomic or behind mutexes. Values
-// stored in a thread-safe heap are `Send` (enforced by `sync::Heap::alloc`), and are
-// dropped on whichever thread holds the lock.
+// owner (the invariant above); everything else is atomic or behind mutexes. Values,
+// exit hooks and callbacks stored in a thread-safe heap are `Send` (enforced by
+// `sync::Heap`'s `alloc`, `at_exit` and `add_*_callback`), and are run or dropped on
+// whichever thread holds the lock (or drops the last reference to it).
 unsafe impl Send for Gil {}
 // SAFETY: as above: shared access from several threads goes through the lock.
 unsafe impl Sync for Gil {}

@@ -311,6 +311,55 @@ impl Heap {
         self.gil().acquire().heap().is_shut_down()
     }
 
+    /// Registers a function called at the start and the end of every collection
+    /// (CPython's `gc.callbacks`; see [`crate::Heap::add_collect_callback`]). It runs
+    /// on the thread that collects, with the heap lock held (so it may use the
+    /// heap's handles, re-entering the lock), hence `Send`.
+    ///
+    /// ```
+    /// use gc_core::sync::Heap;
+    /// use gc_core::CollectPhase;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let heap = Heap::new();
+    /// let stops = Arc::new(AtomicUsize::new(0));
+    /// let s = stops.clone();
+    /// let id = heap.add_collect_callback(move |phase, _info| {
+    ///     if phase == CollectPhase::Stop {
+    ///         s.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// let h = &heap;
+    /// std::thread::scope(|scope| {
+    ///     scope.spawn(move || h.collect());
+    /// });
+    /// assert_eq!(stops.load(Ordering::SeqCst), 1);
+    /// assert!(heap.remove_collect_callback(id));
+    /// ```
+    pub fn add_collect_callback(
+        &self,
+        f: impl Fn(crate::CollectPhase, &crate::CollectInfo) + Send + 'static,
+    ) -> crate::CallbackId {
+        self.gil().acquire().heap().add_collect_callback(f)
+    }
+
+    /// Registers a function told which objects each collection is about to destroy,
+    /// by type name and id (see [`crate::Heap::add_garbage_callback`]). It runs on
+    /// the thread that collects, with the heap lock held, hence `Send`.
+    pub fn add_garbage_callback(
+        &self,
+        f: impl Fn(&[crate::GarbageObject]) + Send + 'static,
+    ) -> crate::CallbackId {
+        self.gil().acquire().heap().add_garbage_callback(f)
+    }
+
+    /// Unregisters a collection or garbage callback; returns whether it was
+    /// registered.
+    pub fn remove_collect_callback(&self, id: crate::CallbackId) -> bool {
+        self.gil().acquire().heap().remove_collect_callback(id)
+    }
+
     /// Registers an exit hook (run at shutdown, last registered first).
     pub fn at_exit(&self, f: impl FnOnce() + Send + 'static) -> crate::ExitHookId {
         self.gil().acquire().heap().at_exit(f)
