@@ -462,3 +462,23 @@ fn collect_and_garbage_callbacks_run_on_the_collecting_thread() {
     drop(kept);
     table.assert_each_once();
 }
+
+/// Counts and formatting through a thread-safe handle, from another thread too.
+#[test]
+fn handles_report_counts_and_format_their_values() {
+    let heap = Heap::new();
+    let g = heap.alloc(String::from("shared"));
+    let w = Gc::downgrade(&g);
+    let g2 = g.clone();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert_eq!((Gc::strong_count(&g), Gc::weak_count(&g)), (2, 1));
+            assert_eq!(
+                format!("{} / {:?}", g.read(), g2.read()),
+                "shared / \"shared\""
+            );
+        });
+    });
+    drop((w, g2));
+    assert_eq!((Gc::strong_count(&g), Gc::weak_count(&g)), (1, 0));
+}

@@ -429,6 +429,22 @@ impl<T: Traverse + 'static> Gc<T> {
         this.obj.strong() as usize
     }
 
+    /// The number of [`Weak`] handles to the object.
+    ///
+    /// ```
+    /// let heap = gc_core::sync::Heap::new();
+    /// let g = heap.alloc(1u8);
+    /// let w = gc_core::sync::Gc::downgrade(&g);
+    /// assert_eq!(gc_core::sync::Gc::weak_count(&g), 1);
+    /// drop(w);
+    /// assert_eq!(gc_core::sync::Gc::weak_count(&g), 0);
+    /// ```
+    pub fn weak_count(this: &Self) -> usize {
+        let _g = this.gil.acquire();
+        let implicit = u32::from(this.obj.flags() & DEAD == 0);
+        (this.obj.weak_raw() - implicit) as usize
+    }
+
     /// Whether the object's finalizer has run.
     pub fn is_finalized(this: &Self) -> bool {
         let _g = this.gil.acquire();
@@ -516,6 +532,12 @@ impl<T> Deref for Ref<'_, T> {
 impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
     }
 }
 
