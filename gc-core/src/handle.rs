@@ -141,8 +141,7 @@ impl<T: Traverse + 'static> Gc<T> {
 
     /// The number of [`Weak`] handles to the object.
     pub fn weak_count(this: &Self) -> usize {
-        let implicit = u32::from(this.obj.flags() & DEAD == 0);
-        (this.obj.weak_raw() - implicit) as usize
+        this.obj.weak_count()
     }
 
     /// Creates a [`Weak`] handle to the object.

@@ -201,7 +201,6 @@ impl HeapView {
         let obj = self.objs[index];
         let flags = obj.flags();
         let vtable = obj.vtable();
-        let implicit_weak = u32::from(flags & DEAD == 0);
         ObjectInfo {
             id: obj.as_non_null().as_ptr().addr(),
             type_name: obj.type_name(),
@@ -211,7 +210,7 @@ impl HeapView {
             frozen: obj.is_tracked() && obj.list() == List::Permanent,
             finalized: flags & FINALIZED != 0,
             strong_count: (obj.strong() as usize).saturating_sub(1),
-            weak_count: obj.weak_raw().saturating_sub(implicit_weak) as usize,
+            weak_count: obj.weak_count(),
             has_owner_type: flags & (DEAD | ORPHAN) == 0 && obj.owner().is_some(),
             trusted_traverse: obj.vtable().trusted_traverse,
         }

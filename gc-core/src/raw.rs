@@ -686,6 +686,14 @@ impl ObjPtr {
         self.header().weak_flags.get() >> FLAG_BITS
     }
 
+    /// The number of weak handles: the stored count less the implicit weak
+    /// reference that the strong handles share until the value is destroyed.
+    #[inline]
+    pub(crate) fn weak_count(self) -> usize {
+        let implicit = u32::from(self.flags() & DEAD == 0);
+        self.weak_raw().saturating_sub(implicit) as usize
+    }
+
     #[inline]
     fn set_weak_raw(self, n: u32) {
         let h = self.header();

@@ -441,8 +441,7 @@ impl<T: Traverse + 'static> Gc<T> {
     /// ```
     pub fn weak_count(this: &Self) -> usize {
         let _g = this.gil.acquire();
-        let implicit = u32::from(this.obj.flags() & DEAD == 0);
-        (this.obj.weak_raw() - implicit) as usize
+        this.obj.weak_count()
     }
 
     /// Whether the object's finalizer has run.
