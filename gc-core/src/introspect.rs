@@ -18,6 +18,7 @@ use core::fmt;
 
 use hashbrown::HashMap;
 
+use crate::collect::absorb::absorbed;
 use crate::handle::GcAny;
 use crate::heap::Heap;
 use crate::raw::{trashcan, List, ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
@@ -116,12 +117,38 @@ fn generation_of(obj: ObjPtr) -> Option<usize> {
 /// }
 /// ```
 pub struct HeapView {
-    /// The pinned objects, in list order (young first, the permanent generation last).
+    /// The pinned nodes: the listed objects in list order (young first, the permanent
+    /// generation last), then the others [`node_referents`](HeapView::node_referents)
+    /// reached, in the order reached.
     objs: Vec<ObjPtr>,
-    /// Position of each object in `objs`.
+    /// How many of `objs` are the listed objects.
+    listed: usize,
+    /// Position of each node in `objs`.
     index: HashMap<ObjPtr, usize>,
     /// The heap's lock tag, for the traversals (see `Visitor::sync_tag`).
     sync_tag: usize,
+    /// The heap's state, to tell its objects from other heaps'.
+    heap: *const crate::heap::HeapState,
+    /// Whether a collection of the heap was running when the view was taken.
+    collecting: bool,
+}
+
+/// What a node of a [`HeapView`] is to the heap.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodeKind {
+    /// A tracked object on one of the heap's lists (any generation, or the permanent
+    /// one): the nodes `0..len()`.
+    Listed,
+    /// An untracked value (a leaf), which collections never traverse.
+    Untracked,
+    /// A tracked object of another heap.
+    OtherHeap,
+    /// A tracked object of this heap on none of its lists: one that a running
+    /// collection holds (outside a collection, a collector bug).
+    Unlisted,
+    /// A dead handle: the object was destroyed, or its heap shut down.
+    Dead,
 }
 
 /// What a [`HeapView`] knows about one object.
@@ -136,7 +163,8 @@ pub struct ObjectInfo {
     pub type_id: TypeId,
     /// `size_of` the value.
     pub size: usize,
-    /// Generation 0, 1 or 2; `None` for the permanent generation.
+    /// Generation 0, 1 or 2; `None` for the permanent generation and for nodes that
+    /// are not listed objects.
     pub generation: Option<usize>,
     /// Whether the object is in the permanent generation ([`Heap::freeze`]).
     pub frozen: bool,
@@ -151,6 +179,8 @@ pub struct ObjectInfo {
     /// Whether its type's traversal is derived or provided by gc-core (not written by
     /// hand): see `Traverse::TRUSTED_TRAVERSE`.
     pub trusted_traverse: bool,
+    /// What it is to the heap ([`NodeKind::Listed`] for the objects `0..len()`).
+    pub kind: NodeKind,
 }
 
 /// One handle reported by an object's traversal ([`HeapView::referents`]).
@@ -177,43 +207,127 @@ impl HeapView {
         }
         let index = objs.iter().enumerate().map(|(i, &o)| (o, i)).collect();
         HeapView {
+            listed: objs.len(),
             objs,
             index,
             sync_tag: state.sync_tag.get(),
+            heap: heap.state_ptr(),
+            collecting: state.collecting.get(),
         }
     }
 
-    /// Number of objects in the view.
+    /// Whether a collection of the heap was running when the view was taken (from a
+    /// finalizer, a `Drop` impl or a weak-reference callback the collector runs):
+    /// then nodes of [`NodeKind::Unlisted`] are objects it holds.
+    pub fn is_collecting(&self) -> bool {
+        self.collecting
+    }
+
+    /// Number of objects in the view: the tracked objects on the heap's lists, the
+    /// nodes `0..len()`.
     pub fn len(&self) -> usize {
-        self.objs.len()
+        self.listed
     }
 
     /// Whether the view is empty.
     pub fn is_empty(&self) -> bool {
-        self.objs.is_empty()
+        self.listed == 0
     }
 
-    /// What is known about object `index` now (counts are read at each call).
+    /// Number of nodes: the [`len`](HeapView::len) listed objects, then whatever
+    /// else [`node_referents`](HeapView::node_referents) has reached so far.
+    pub fn node_count(&self) -> usize {
+        self.objs.len()
+    }
+
+    /// What is known about node `index` now (counts are read at each call). The
+    /// view's own pin is not counted.
     ///
     /// # Panics
-    /// If `index >= self.len()`.
+    /// If `index >= self.node_count()`.
     pub fn info(&self, index: usize) -> ObjectInfo {
         let obj = self.objs[index];
         let flags = obj.flags();
         let vtable = obj.vtable();
+        let kind = self.kind(index);
+        let listed = kind == NodeKind::Listed;
         ObjectInfo {
             id: obj.as_non_null().as_ptr().addr(),
             type_name: obj.type_name(),
             type_id: (vtable.type_id)(),
             size: vtable.value_layout.size(),
-            generation: generation_of(obj),
-            frozen: obj.is_tracked() && obj.list() == List::Permanent,
+            generation: generation_of(obj).filter(|_| listed),
+            frozen: listed && obj.list() == List::Permanent,
             finalized: flags & FINALIZED != 0,
-            strong_count: (obj.strong() as usize).saturating_sub(1),
+            strong_count: (obj.strong() as usize).saturating_sub(1 + absorbed(obj) as usize),
             weak_count: obj.weak_count(),
             has_owner_type: flags & (DEAD | ORPHAN) == 0 && obj.owner().is_some(),
             trusted_traverse: obj.vtable().trusted_traverse,
+            kind,
         }
+    }
+
+    fn kind(&self, index: usize) -> NodeKind {
+        let obj = self.objs[index];
+        if index < self.listed {
+            NodeKind::Listed
+        } else if obj.flags() & (DEAD | ORPHAN) != 0 {
+            NodeKind::Dead
+        } else if !obj.is_tracked() {
+            NodeKind::Untracked
+        } else if core::ptr::eq(obj.heap_ptr(), self.heap) {
+            NodeKind::Unlisted
+        } else {
+            NodeKind::OtherHeap
+        }
+    }
+
+    /// The nodes that node `index`'s traversal reports, in order, with repeats (its
+    /// owning type first, if any). What it reaches that is not a node yet becomes
+    /// one, pinned as the listed objects are, with the next free index. Only listed
+    /// objects and untracked values are traversed: the others (objects of other
+    /// heaps, dead handles, objects a running collection holds) report nothing here,
+    /// as does an object destroyed meanwhile.
+    ///
+    /// Runs the node's [`Traverse`] impl (user code). A `RefCell` that is mutably
+    /// borrowed meanwhile reports nothing.
+    ///
+    /// # Panics
+    /// If `index >= self.node_count()`, or if the traversal panics (the view stays
+    /// valid).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::introspect::{HeapView, NodeKind};
+    /// use gc_core::Heap;
+    ///
+    /// let heap = Heap::new();
+    /// let list = heap.alloc(vec![heap.alloc(1u8), heap.alloc(2u8)]);
+    /// let mut view = HeapView::new(&heap);
+    /// assert_eq!((view.len(), view.node_count()), (1, 1));
+    /// assert_eq!(view.node_referents(0), [1, 2]); // the two leaves, now nodes
+    /// assert_eq!(view.info(1).kind, NodeKind::Untracked);
+    /// assert_eq!(view.info(1).strong_count, 1); // held by `list`; the pin is not counted
+    /// # drop(list);
+    /// ```
+    pub fn node_referents(&mut self, index: usize) -> Vec<usize> {
+        if !matches!(self.kind(index), NodeKind::Listed | NodeKind::Untracked) {
+            return Vec::new();
+        }
+        self.reported(self.objs[index])
+            .into_iter()
+            .map(|p| {
+                *self.index.entry(p).or_insert_with(|| {
+                    // `p` was reported by a live value's traversal just now, so it is
+                    // allocated (a handle keeps at least its memory); the pin keeps it
+                    // so until `drop`.
+                    p.inc_strong();
+                    self.objs.push(p);
+                    self.objs.len() - 1
+                })
+            })
+            .collect()
     }
 
     /// The handles object `index`'s traversal reports, in order (its owning type
@@ -226,40 +340,46 @@ impl HeapView {
     /// # Panics
     /// If `index >= self.len()`, or if the traversal panics (the view stays valid).
     pub fn referents(&self, index: usize) -> Vec<Referent> {
-        let obj = self.objs[index];
-        if obj.flags() & (DEAD | ORPHAN) != 0 {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        obj.traverse(&mut Visitor::new(Mode::Referents {
-            out: &mut out,
-            sync_tag: self.sync_tag,
-        }));
-        out.into_iter()
+        assert!(index < self.listed, "index {index} is not a listed object");
+        self.reported(self.objs[index])
+            .into_iter()
             .map(|p| match self.index.get(&p) {
-                Some(&i) => Referent::Object(i),
-                None => Referent::Other(GcAny::from_obj_cloned(p)),
+                Some(&i) if i < self.listed => Referent::Object(i),
+                _ => Referent::Other(GcAny::from_obj_cloned(p)),
             })
             .collect()
     }
 
-    /// A new strong handle to object `index`.
+    /// What `obj`'s traversal reports (nothing once it is destroyed or its heap shut
+    /// down), with this heap's lock tag.
+    fn reported(&self, obj: ObjPtr) -> Vec<ObjPtr> {
+        let mut out = Vec::new();
+        if obj.flags() & (DEAD | ORPHAN) == 0 {
+            obj.traverse(&mut Visitor::new(Mode::Referents {
+                out: &mut out,
+                sync_tag: self.sync_tag,
+            }));
+        }
+        out
+    }
+
+    /// A new strong handle to node `index` (a listed object or any other node).
     ///
     /// # Panics
-    /// If `index >= self.len()`.
+    /// If `index >= self.node_count()`.
     pub fn handle(&self, index: usize) -> GcAny {
         GcAny::from_obj_cloned(self.objs[index])
     }
 
-    /// A weak handle to object `index` (no strong handle is created).
+    /// A weak handle to node `index` (no strong handle is created).
     ///
     /// # Panics
-    /// If `index >= self.len()`.
+    /// If `index >= self.node_count()`.
     pub fn downgrade(&self, index: usize) -> WeakAny {
         WeakAny::from_obj(self.objs[index])
     }
 
-    /// The position of `obj` in the view, if it is there.
+    /// The position of `obj` among the view's nodes, if it is one.
     pub fn index_of(&self, obj: &GcAny) -> Option<usize> {
         self.index.get(&obj_of(obj)).copied()
     }
@@ -431,7 +551,9 @@ mod tests {
             }
             fn finalize(&self) {
                 assert!(is_collecting(&self.heap));
-                SEEN.with(|s| s.set(Some(HeapView::new(&self.heap).len())));
+                let view = HeapView::new(&self.heap);
+                assert!(view.is_collecting());
+                SEEN.with(|s| s.set(Some(view.len())));
             }
         }
         let heap = Heap::new();
@@ -460,6 +582,41 @@ mod tests {
         heap.collect();
         assert!(weak.is_destroyed() && weak2.is_destroyed());
         assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn nodes_beyond_the_lists_are_leaves_other_heaps_and_dead_handles() {
+        let heap = Heap::new();
+        let other = Heap::new();
+        let leaf = heap.alloc(3u8);
+        let foreign = node(&other);
+        let list = heap.alloc(vec![
+            Gc::to_any(&leaf),
+            Gc::to_any(&foreign),
+            Gc::to_any(&leaf),
+        ]);
+        let mut view = HeapView::new(&heap);
+        assert!(!view.is_collecting());
+        assert_eq!((view.len(), view.node_count()), (1, 1));
+        assert_eq!(view.node_referents(0), [1, 2, 1]);
+        assert_eq!(view.node_count(), 3);
+        assert_eq!(view.info(1).kind, NodeKind::Untracked);
+        assert_eq!(view.info(1).id, Gc::to_any(&leaf).id());
+        assert_eq!(view.info(1).strong_count, 3); // `leaf` and the list's two
+        assert_eq!(view.info(2).kind, NodeKind::OtherHeap);
+        // Only listed objects and leaves are traversed.
+        assert!(view.node_referents(2).is_empty());
+        // The old `referents` still names listed objects only.
+        assert!(matches!(
+            view.referents(0)[..],
+            [Referent::Other(_), Referent::Other(_), Referent::Other(_)]
+        ));
+        other.shutdown();
+        assert_eq!(view.info(2).kind, NodeKind::Dead);
+        drop(view);
+        assert_eq!(Gc::strong_count(&leaf), 3);
+        drop(list);
+        assert_eq!(Gc::strong_count(&leaf), 1);
     }
 
     #[test]
