@@ -75,6 +75,7 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use crate::error::{AllocError, DerefError};
+use crate::introspect::ObjectInfo;
 use crate::raw::{ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
 use crate::shutdown::ShutdownReport;
 use crate::traverse::Traverse;
@@ -450,6 +451,30 @@ impl<T: Traverse + 'static> Gc<T> {
         this.obj.flags() & FINALIZED != 0
     }
 
+    /// Whether the collector tracks the object (CPython's `gc.is_tracked`): false for
+    /// a value that cannot hold a handle (a leaf) and for a dead handle.
+    ///
+    /// ```
+    /// use gc_core::sync::{Gc, Heap};
+    ///
+    /// let heap = Heap::new();
+    /// let leaf = heap.alloc(1u8);
+    /// let list = heap.alloc(vec![leaf.clone()]);
+    /// assert!(!Gc::is_tracked(&leaf));
+    /// assert!(Gc::is_tracked(&list));
+    /// ```
+    pub fn is_tracked(this: &Self) -> bool {
+        let _g = this.gil.acquire();
+        this.obj.is_tracked() && this.obj.flags() & (DEAD | ORPHAN) == 0
+    }
+
+    /// A stable identifier of the object while it is alive (its address), as
+    /// [`GcAny::id`](crate::GcAny::id): the ids of [`HeapView`]'s objects and of
+    /// gc-debug's snapshots. Takes no lock.
+    pub fn id(this: &Self) -> usize {
+        this.obj.as_non_null().as_ptr().addr()
+    }
+
     /// Creates a weak handle.
     pub fn downgrade(this: &Self) -> Weak<T> {
         let _g = this.gil.acquire();
@@ -659,6 +684,114 @@ impl Heap {
             _guard: self.gil().try_acquire()?,
             _not_send: PhantomData,
         })
+    }
+}
+
+/// A read-only view of a thread-safe heap's objects and of the references their
+/// traversals report, for debugging tools (gc-debug's `Snapshot::take_sync` and
+/// `audit_sync`): [`introspect::HeapView`](crate::introspect::HeapView) without its
+/// handles. It holds the heap lock from [`new`](HeapView::new) to its drop, so keep
+/// it short-lived: other threads that use the heap wait meanwhile.
+///
+/// Objects are nodes, numbered: the tracked objects on the heap's lists first
+/// (`0..len()`), then what [`node_referents`](HeapView::node_referents) reaches
+/// beyond them (leaves, dead handles). Each is pinned while the view exists (one
+/// strong count, left out of [`ObjectInfo::strong_count`]); taking and dropping a
+/// view changes no count and no generation. It hands out no handle: a handle made
+/// here would be a single-threaded one to a shared object, and could outlive the
+/// lock.
+///
+/// ```
+/// use gc_core::introspect::NodeKind;
+/// use gc_core::sync::{Gc, Heap, HeapView};
+///
+/// let heap = Heap::new();
+/// let leaf = heap.alloc(7u32);
+/// let list = heap.alloc(vec![leaf.clone(), leaf.clone()]);
+/// let mut view = HeapView::new(&heap);
+/// assert_eq!(view.len(), 1); // `list`; the leaf is untracked
+/// assert_eq!(view.info(0).id, Gc::id(&list));
+/// assert_eq!(view.node_referents(0), [1, 1]);
+/// let info = view.info(1);
+/// assert_eq!((info.id, info.kind, info.strong_count), (Gc::id(&leaf), NodeKind::Untracked, 3));
+/// ```
+///
+/// The view is not `Send`: the lock belongs to the thread that took it.
+///
+/// ```compile_fail,E0277
+/// let heap = gc_core::sync::Heap::new();
+/// let view = gc_core::sync::HeapView::new(&heap);
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(view));
+/// });
+/// ```
+pub struct HeapView<'a> {
+    // Dropped first: releasing the pins may destroy objects, which needs the lock.
+    view: crate::introspect::HeapView,
+    _guard: GilGuard<'a>,
+}
+
+impl<'a> HeapView<'a> {
+    /// Takes the heap lock (waiting while another thread holds it; re-entering it if
+    /// this thread does) and pins every object on the heap's lists.
+    ///
+    /// Runs no user code.
+    pub fn new(heap: &'a Heap) -> HeapView<'a> {
+        let guard = heap.gil().acquire();
+        HeapView {
+            view: crate::introspect::HeapView::new(guard.heap()),
+            _guard: guard,
+        }
+    }
+
+    /// Number of tracked objects on the heap's lists: the nodes `0..len()`.
+    pub fn len(&self) -> usize {
+        self.view.len()
+    }
+
+    /// Whether the heap's lists are empty.
+    pub fn is_empty(&self) -> bool {
+        self.view.is_empty()
+    }
+
+    /// Number of nodes so far (see [`introspect::HeapView::node_count`](crate::introspect::HeapView::node_count)).
+    pub fn node_count(&self) -> usize {
+        self.view.node_count()
+    }
+
+    /// What is known about node `index` now (see
+    /// [`introspect::HeapView::info`](crate::introspect::HeapView::info)).
+    ///
+    /// # Panics
+    /// If `index >= self.node_count()`.
+    pub fn info(&self, index: usize) -> ObjectInfo {
+        self.view.info(index)
+    }
+
+    /// The nodes that node `index`'s traversal reports (see
+    /// [`introspect::HeapView::node_referents`](crate::introspect::HeapView::node_referents)).
+    /// Runs user code with the heap lock held, as a collection does.
+    ///
+    /// # Panics
+    /// If `index >= self.node_count()`, or if the traversal panics (the view stays
+    /// valid).
+    pub fn node_referents(&mut self, index: usize) -> Vec<usize> {
+        self.view.node_referents(index)
+    }
+
+    /// Whether a collection of the heap was running when the view was taken (by a
+    /// finalizer, a `Drop` impl or a weak-reference callback that it runs, on the
+    /// collecting thread).
+    pub fn is_collecting(&self) -> bool {
+        self.view.is_collecting()
+    }
+}
+
+impl fmt::Debug for HeapView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("sync::HeapView")
+            .field("objects", &self.view.len())
+            .finish()
     }
 }
 
