@@ -15,8 +15,8 @@
 use core::any::TypeId;
 use std::collections::VecDeque;
 
-use gc_core::introspect::{is_collecting, HeapView, Referent};
-use gc_core::{GcAny, Heap};
+use gc_core::introspect::{HeapView, NodeKind, ObjectInfo};
+use gc_core::{sync, Heap};
 use hashbrown::HashMap;
 
 /// What a node is, as far as the heap is concerned.
@@ -78,35 +78,90 @@ impl Node {
     }
 }
 
-/// The graph, with the view that pins its heap nodes and the handles that keep the
-/// other nodes alive while it exists.
+/// What a graph is built from: a view of a heap's objects ([`HeapView`] for a
+/// single-threaded heap, [`sync::HeapView`] for a thread-safe one, which holds the
+/// heap's lock).
+pub(crate) trait View {
+    /// Number of listed objects (the first nodes).
+    fn len(&self) -> usize;
+    /// Number of nodes so far.
+    fn node_count(&self) -> usize;
+    fn info(&self, index: usize) -> ObjectInfo;
+    fn node_referents(&mut self, index: usize) -> Vec<usize>;
+    fn is_collecting(&self) -> bool;
+}
+
+impl View for HeapView {
+    fn len(&self) -> usize {
+        HeapView::len(self)
+    }
+    fn node_count(&self) -> usize {
+        HeapView::node_count(self)
+    }
+    fn info(&self, index: usize) -> ObjectInfo {
+        HeapView::info(self, index)
+    }
+    fn node_referents(&mut self, index: usize) -> Vec<usize> {
+        HeapView::node_referents(self, index)
+    }
+    fn is_collecting(&self) -> bool {
+        HeapView::is_collecting(self)
+    }
+}
+
+impl View for sync::HeapView<'_> {
+    fn len(&self) -> usize {
+        sync::HeapView::len(self)
+    }
+    fn node_count(&self) -> usize {
+        sync::HeapView::node_count(self)
+    }
+    fn info(&self, index: usize) -> ObjectInfo {
+        sync::HeapView::info(self, index)
+    }
+    fn node_referents(&mut self, index: usize) -> Vec<usize> {
+        sync::HeapView::node_referents(self, index)
+    }
+    fn is_collecting(&self) -> bool {
+        sync::HeapView::is_collecting(self)
+    }
+}
+
+/// The graph of a heap: plain data, computed from a view that the caller keeps
+/// while it needs handles to the nodes.
 pub(crate) struct Graph {
     pub(crate) nodes: Vec<Node>,
     pub(crate) by_id: HashMap<usize, usize>,
     /// Whether a collection of the heap was running when the graph was built.
     pub(crate) during_collection: bool,
-    view: HeapView,
-    /// `others[k]` keeps node `view.len() + k` alive.
-    others: Vec<GcAny>,
 }
 
 impl Graph {
-    /// Builds the graph of `heap`. `discount` lists `(id, n)`: `n` strong handles to
-    /// object `id` that the caller holds and wants left out of its count.
+    /// Builds the graph of `heap`, returning it with the view that pins its nodes.
+    /// `discount` lists `(id, n)`: `n` strong handles to object `id` that the caller
+    /// holds and wants left out of its count.
     ///
     /// # Panics
     /// If a `Traverse` impl panics (the pins are released on the way out).
-    pub(crate) fn build(heap: &Heap, discount: &[(usize, usize)]) -> Graph {
-        let view = HeapView::new(heap);
+    pub(crate) fn build(heap: &Heap, discount: &[(usize, usize)]) -> (Graph, HeapView) {
+        let mut view = HeapView::new(heap);
+        (Graph::from_view(&mut view, discount), view)
+    }
+
+    /// Builds the graph of the heap `view` shows (see [`build`](Graph::build)).
+    pub(crate) fn from_view(view: &mut impl View, discount: &[(usize, usize)]) -> Graph {
         let mut graph = Graph {
             nodes: Vec::with_capacity(view.len()),
             by_id: HashMap::with_capacity(view.len()),
-            during_collection: is_collecting(heap),
-            view,
-            others: Vec::new(),
+            during_collection: view.is_collecting(),
         };
-        for i in 0..graph.view.len() {
-            let info = graph.view.info(i);
+        // Traverse the listed objects, then the untracked values they lead to (and
+        // what those lead to: a lying leaf can report anything). Nodes are added in
+        // the view's order, so a node's index is the view's.
+        let mut i = 0;
+        while i < view.node_count() {
+            let info = view.info(i);
+            let traversed = matches!(info.kind, NodeKind::Listed | NodeKind::Untracked);
             graph.by_id.insert(info.id, i);
             graph.nodes.push(Node {
                 id: info.id,
@@ -114,9 +169,15 @@ impl Graph {
                 type_id: info.type_id,
                 trusted: info.trusted_traverse,
                 size: info.size,
-                kind: Kind::Heap {
-                    generation: info.generation,
-                    frozen: info.frozen,
+                kind: match info.kind {
+                    NodeKind::Listed => Kind::Heap {
+                        generation: info.generation,
+                        frozen: info.frozen,
+                    },
+                    NodeKind::Untracked => Kind::Untracked,
+                    NodeKind::OtherHeap => Kind::OtherHeap,
+                    NodeKind::Unlisted => Kind::Unlisted,
+                    _ => Kind::Dead,
                 },
                 finalized: info.finalized,
                 strong_count: 0,
@@ -124,40 +185,14 @@ impl Graph {
                 referrers: Vec::new(),
                 untracked_reports: 0,
             });
+            if traversed {
+                graph.nodes[i].edges = view.node_referents(i);
+            }
+            i += 1;
         }
-        // Traverse the heap nodes, then the untracked values they lead to (and what
-        // those lead to: a lying leaf can report anything).
-        let mut untracked = Vec::new();
-        for i in 0..graph.view.len() {
-            let edges: Vec<usize> = graph
-                .view
-                .referents(i)
-                .into_iter()
-                .map(|r| match r {
-                    Referent::Object(j) => j,
-                    Referent::Other(any) => graph.intern(heap, any, &mut untracked),
-                })
-                .collect();
-            graph.nodes[i].edges = edges;
-        }
-        while let Some(u) = untracked.pop() {
-            let any = graph.others[u - graph.view.len()].clone();
-            let edges: Vec<usize> = any
-                .referents()
-                .into_iter()
-                .map(|r| graph.intern(heap, r, &mut untracked))
-                .collect();
-            drop(any);
-            graph.nodes[u].edges = edges;
-        }
-        // Counts, now that no temporary handle is left but the pins and `others`.
-        let n = graph.view.len();
-        for i in 0..graph.nodes.len() {
-            graph.nodes[i].strong_count = if i < n {
-                graph.view.info(i).strong_count
-            } else {
-                graph.others[i - n].strong_count().saturating_sub(1)
-            };
+        // Counts, now that no temporary handle is left but the view's pins.
+        for (i, node) in graph.nodes.iter_mut().enumerate() {
+            node.strong_count = view.info(i).strong_count;
         }
         for &(id, k) in discount {
             if let Some(&i) = graph.by_id.get(&id) {
@@ -179,55 +214,39 @@ impl Graph {
         graph
     }
 
-    /// The node of `any`, added if new (untracked ones are queued for traversal).
-    fn intern(&mut self, heap: &Heap, any: GcAny, untracked: &mut Vec<usize>) -> usize {
-        if let Some(&i) = self.by_id.get(&any.id()) {
-            return i;
+    /// The shortest chain of referrers that keeps heap node `t` alive, root first:
+    /// a breadth-first search backwards along the references the collector sees, to
+    /// a node held from outside the heap or frozen. `None` if `t` is not a heap node
+    /// or nothing holds it.
+    pub(crate) fn path_to(&self, t: usize) -> Option<Vec<usize>> {
+        if !self.nodes[t].is_heap() {
+            return None;
         }
-        let kind = if !any.is_alive() {
-            Kind::Dead
-        } else if any.is_tracked() {
-            if any.in_heap(heap) {
-                Kind::Unlisted
-            } else {
-                Kind::OtherHeap
+        // `next[i]` is the node that `i` references on the way to `t`.
+        let mut next = vec![usize::MAX; self.nodes.len()];
+        let mut seen = vec![false; self.nodes.len()];
+        let mut queue = VecDeque::from([t]);
+        seen[t] = true;
+        while let Some(i) = queue.pop_front() {
+            let node = &self.nodes[i];
+            if node.is_frozen() || node.outside_refs() > 0 {
+                let mut chain = vec![i];
+                let mut cur = i;
+                while cur != t {
+                    cur = next[cur];
+                    chain.push(cur);
+                }
+                return Some(chain);
             }
-        } else {
-            Kind::Untracked
-        };
-        let i = self.nodes.len();
-        if kind == Kind::Untracked {
-            untracked.push(i);
+            for &r in &node.referrers {
+                if !seen[r] {
+                    seen[r] = true;
+                    next[r] = i;
+                    queue.push_back(r);
+                }
+            }
         }
-        self.by_id.insert(any.id(), i);
-        self.nodes.push(Node {
-            id: any.id(),
-            type_name: any.type_name(),
-            type_id: any.type_id(),
-            trusted: any.trusted_traverse(),
-            size: any.size(),
-            kind,
-            finalized: any.is_finalized(),
-            strong_count: 0,
-            edges: Vec::new(),
-            referrers: Vec::new(),
-            untracked_reports: 0,
-        });
-        self.others.push(any);
-        i
-    }
-
-    /// A new strong handle to node `i`, unless it is dead or held by a running
-    /// collection (never hand those out).
-    pub(crate) fn handle(&self, i: usize) -> Option<GcAny> {
-        let n = self.view.len();
-        if i < n {
-            return Some(self.view.handle(i));
-        }
-        match self.nodes[i].kind {
-            Kind::Dead | Kind::Unlisted => None,
-            _ => Some(self.others[i - n].clone()),
-        }
+        None
     }
 
     /// The nodes reachable from `starts` through reported references, in

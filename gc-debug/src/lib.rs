@@ -116,6 +116,21 @@
 //! 3. Tracked objects must be on the collector's lists: gc-core guarantees it, and
 //!    [`Finding::NotInLists`] guards the collector itself.
 //!
+//! # Thread-safe heaps
+//!
+//! [`Snapshot::take_sync`], [`why_alive_sync`] and [`audit_sync`] do for a
+//! [`gc_core::sync::Heap`] what [`Snapshot::take`], [`why_alive`](why_alive()) and
+//! [`audit_with_roots`] do for a single-threaded one. They walk the heap through
+//! [`gc_core::sync::HeapView`], which holds the heap lock from start to end (other
+//! threads that use the heap wait; the calling thread may hold it already, in a
+//! `read()` guard, a `Heap::lock` or a finalizer) and hands out no handle: objects
+//! are named by id ([`gc_core::sync::Gc::id`]) and described as plain data. The
+//! functions that return handles ([`get_referents`], [`get_referrers`],
+//! [`get_objects`]) take single-threaded heaps only: a single-threaded handle to a
+//! shared object could outlive the lock. The `gc` module's plain-data functions
+//! (`get_count`, `get_stats`, `freeze`, callbacks …) are methods of
+//! [`gc_core::sync::Heap`] itself.
+//!
 //! # Safety
 //!
 //! `#![forbid(unsafe_code)]`: this crate is safe code over gc-core's read-only
@@ -136,7 +151,7 @@ mod introspect;
 mod snapshot;
 mod why_alive;
 
-pub use audit::{audit, audit_with_roots, AuditReport, Finding, TypeSummary};
+pub use audit::{audit, audit_sync, audit_with_roots, AuditReport, Finding, TypeSummary};
 pub use callbacks::{add_callback, remove_callback};
 pub use debug::{get_debug, set_debug, shutdown, DebugFlags, DebugGuard, TRACING_TARGET};
 pub use error::InvalidGeneration;
@@ -146,7 +161,7 @@ pub use introspect::{
     get_referrers, get_stats, get_threshold, is_finalized, is_tracked, set_threshold, unfreeze,
 };
 pub use snapshot::{ObjectState, Snapshot, SnapshotEdge, SnapshotObject};
-pub use why_alive::{why_alive, AlivePath};
+pub use why_alive::{why_alive, why_alive_sync, AlivePath};
 
 pub use gc_core::{CallbackId, CollectInfo, CollectPhase, CollectStats, GcAny, GenerationStats};
 /// The `tracing` crate this one emits through, to install a subscriber without

@@ -2,7 +2,7 @@
 
 use core::fmt::Write as _;
 
-use gc_core::Heap;
+use gc_core::{sync, Heap};
 use hashbrown::HashMap;
 
 use crate::graph::{Graph, Kind};
@@ -169,33 +169,40 @@ impl Snapshot {
     /// # drop(list);
     /// ```
     pub fn take(heap: &Heap) -> Snapshot {
-        Snapshot::from_graph(&Graph::build(heap, &[]))
+        Snapshot::from_graph(&Graph::build(heap, &[]).0)
+    }
+
+    /// Takes a picture of a thread-safe heap, as [`take`](Snapshot::take) does of a
+    /// single-threaded one. Holds the heap lock while it walks the heap (other
+    /// threads that use the heap wait; this thread may hold it already). Ids are
+    /// [`sync::Gc::id`]'s.
+    ///
+    /// # Panics
+    /// If a `Traverse` impl panics (the heap is left as it was).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::sync::{Gc, Heap};
+    /// use gc_debug::{ObjectState, Snapshot};
+    ///
+    /// let heap = Heap::new();
+    /// let leaf = heap.alloc(String::from("leaf"));
+    /// let list = heap.alloc(vec![leaf.clone()]);
+    /// let snap = std::thread::scope(|s| s.spawn(|| Snapshot::take_sync(&heap)).join().unwrap());
+    /// let states: Vec<ObjectState> = snap.objects().iter().map(|o| o.state).collect();
+    /// assert_eq!(states, [ObjectState::Heap, ObjectState::Untracked]);
+    /// assert_eq!(snap.edges()[0].to, Gc::id(&leaf));
+    /// assert_eq!(snap.object(Gc::id(&leaf)).unwrap().outside_refs(), 1); // `leaf`
+    /// ```
+    pub fn take_sync(heap: &sync::Heap) -> Snapshot {
+        let mut view = sync::HeapView::new(heap);
+        Snapshot::from_graph(&Graph::from_view(&mut view, &[]))
     }
 
     pub(crate) fn from_graph(graph: &Graph) -> Snapshot {
-        let objects: Vec<SnapshotObject> = graph
-            .nodes
-            .iter()
-            .map(|n| {
-                let (state, generation) = match n.kind {
-                    Kind::Heap { frozen: true, .. } => (ObjectState::Frozen, None),
-                    Kind::Heap { generation, .. } => (ObjectState::Heap, generation),
-                    Kind::Untracked => (ObjectState::Untracked, None),
-                    Kind::OtherHeap => (ObjectState::OtherHeap, None),
-                    Kind::Unlisted => (ObjectState::Collecting, None),
-                    Kind::Dead => (ObjectState::Dead, None),
-                };
-                SnapshotObject {
-                    id: n.id,
-                    type_name: n.type_name,
-                    size: n.size,
-                    state,
-                    generation,
-                    finalized: n.finalized,
-                    strong_count: n.strong_count,
-                    traversed_refs: n.referrers.len(),
-                }
-            })
+        let objects: Vec<SnapshotObject> = (0..graph.nodes.len())
+            .map(|i| Snapshot::object_of(graph, i))
             .collect();
         let edges = graph
             .nodes
@@ -209,6 +216,29 @@ impl Snapshot {
             })
             .collect();
         Snapshot::new(objects, edges)
+    }
+
+    /// Node `i` of `graph` as a snapshot object.
+    pub(crate) fn object_of(graph: &Graph, i: usize) -> SnapshotObject {
+        let n = &graph.nodes[i];
+        let (state, generation) = match n.kind {
+            Kind::Heap { frozen: true, .. } => (ObjectState::Frozen, None),
+            Kind::Heap { generation, .. } => (ObjectState::Heap, generation),
+            Kind::Untracked => (ObjectState::Untracked, None),
+            Kind::OtherHeap => (ObjectState::OtherHeap, None),
+            Kind::Unlisted => (ObjectState::Collecting, None),
+            Kind::Dead => (ObjectState::Dead, None),
+        };
+        SnapshotObject {
+            id: n.id,
+            type_name: n.type_name,
+            size: n.size,
+            state,
+            generation,
+            finalized: n.finalized,
+            strong_count: n.strong_count,
+            traversed_refs: n.referrers.len(),
+        }
     }
 
     fn new(objects: Vec<SnapshotObject>, edges: Vec<SnapshotEdge>) -> Snapshot {

@@ -1,9 +1,10 @@
 //! "Why does this leak?": the shortest chain of referrers from a root to an object.
 
-use std::collections::VecDeque;
 use std::fmt;
 
-use gc_core::{GcAny, Heap};
+use gc_core::{sync, GcAny, Heap, Traverse};
+
+use crate::snapshot::{Snapshot, SnapshotObject};
 
 use crate::graph::Graph;
 use crate::handle::AsAny;
@@ -146,43 +147,58 @@ pub fn why_alive(heap: &Heap, obj: &impl AsAny) -> Option<AlivePath> {
     let target = obj.as_any();
     let id = target.id();
     // Leave out the caller's handle and ours.
-    let graph = Graph::build(heap, &[(id, 2)]);
+    let (graph, view) = Graph::build(heap, &[(id, 2)]);
     drop(target);
     let t = graph.by_id.get(&id).copied()?;
-    if !graph.nodes[t].is_heap() {
-        return None;
-    }
-    // Breadth-first search backwards along the references the collector sees.
-    // `next[i]` is the node that `i` references on the way to `t`.
-    let mut next = vec![usize::MAX; graph.nodes.len()];
-    let mut seen = vec![false; graph.nodes.len()];
-    let mut queue = VecDeque::from([t]);
-    seen[t] = true;
-    while let Some(i) = queue.pop_front() {
-        let node = &graph.nodes[i];
-        if node.is_frozen() || node.outside_refs() > 0 {
-            let mut chain = vec![i];
-            let mut cur = i;
-            while cur != t {
-                cur = next[cur];
-                chain.push(cur);
-            }
-            return Some(AlivePath {
-                objects: chain
-                    .into_iter()
-                    .map(|c| graph.handle(c).expect("heap nodes have handles"))
-                    .collect(),
-                root_outside_refs: node.outside_refs(),
-                root_frozen: node.is_frozen(),
-            });
-        }
-        for &r in &node.referrers {
-            if !seen[r] {
-                seen[r] = true;
-                next[r] = i;
-                queue.push_back(r);
-            }
-        }
-    }
-    None
+    let chain = graph.path_to(t)?;
+    let root = &graph.nodes[chain[0]];
+    Some(AlivePath {
+        root_outside_refs: root.outside_refs(),
+        root_frozen: root.is_frozen(),
+        objects: chain.into_iter().map(|c| view.handle(c)).collect(),
+    })
+}
+
+/// [`why_alive`] for a thread-safe heap: the chain of objects that keeps `obj`
+/// alive, root first, as plain data (a [`SnapshotObject`] per object, whose
+/// [`outside_refs`](SnapshotObject::outside_refs) and
+/// [`frozen`](SnapshotObject::frozen) say why the root is held). The handle you
+/// pass is not counted. Holds the heap lock while it walks the heap.
+///
+/// # Panics
+/// If a `Traverse` impl panics (the heap is left as it was).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::sync::{Gc, Heap};
+/// use gc_debug::why_alive_sync;
+///
+/// let heap = Heap::new();
+/// let leaked = heap.alloc(Vec::<Gc<u8>>::new());
+/// let root = heap.alloc(vec![leaked.clone()]);
+/// let path = why_alive_sync(&heap, &leaked).unwrap();
+/// let ids: Vec<usize> = path.iter().map(|o| o.id).collect();
+/// assert_eq!(ids, [Gc::id(&root), Gc::id(&leaked)]);
+/// assert_eq!(path[0].outside_refs(), 1); // the variable `root`
+/// let copy = leaked.clone();
+/// assert_eq!(why_alive_sync(&heap, &leaked).unwrap().len(), 1); // `copy`: its own root
+/// drop((root, copy));
+/// assert!(why_alive_sync(&heap, &leaked).is_none()); // nothing but the handle we ask with
+/// ```
+pub fn why_alive_sync<T: Traverse + Send + 'static>(
+    heap: &sync::Heap,
+    obj: &sync::Gc<T>,
+) -> Option<Vec<SnapshotObject>> {
+    let id = sync::Gc::id(obj);
+    let mut view = sync::HeapView::new(heap);
+    let graph = Graph::from_view(&mut view, &[(id, 1)]);
+    drop(view);
+    let chain = graph.path_to(*graph.by_id.get(&id)?)?;
+    Some(
+        chain
+            .into_iter()
+            .map(|c| Snapshot::object_of(&graph, c))
+            .collect(),
+    )
 }

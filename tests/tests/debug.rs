@@ -1361,3 +1361,231 @@ fn the_default_heap_is_passed_explicitly() {
     assert_eq!(get_threshold(&Heap::current()).0, 0);
     drop(node);
 }
+
+// ---------------------------------------------------------------------------------
+// Thread-safe heaps: snapshots, why_alive and the audit, under the heap lock
+// ---------------------------------------------------------------------------------
+
+mod thread_safe {
+    use super::*;
+    use gc_core::sync;
+    use gc_debug::{audit_sync, why_alive_sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Traverse)]
+    struct MtNode {
+        #[traverse(skip)]
+        name: &'static str,
+        next: Mutex<Vec<sync::Gc<MtNode>>>,
+        leaf: Mutex<Option<sync::Gc<u64>>>,
+    }
+
+    fn mt(heap: &sync::Heap, name: &'static str) -> sync::Gc<MtNode> {
+        heap.alloc(MtNode {
+            name,
+            next: Mutex::new(Vec::new()),
+            leaf: Mutex::new(None),
+        })
+    }
+
+    fn link(from: &sync::Gc<MtNode>, to: &sync::Gc<MtNode>) {
+        from.read().next.lock().unwrap().push(to.clone());
+    }
+
+    /// a -> b <-> c -> leaf, linked on other threads, only `a` and `leaf` held: the
+    /// snapshot, `why_alive_sync` and `audit_sync` see exactly that, from another
+    /// thread, and leave counts, generations and the lock as they were.
+    #[test]
+    fn snapshot_why_alive_and_audit_walk_a_thread_safe_heap() {
+        let heap = sync::Heap::new();
+        heap.disable();
+        let (a, b, c) = (mt(&heap, "a"), mt(&heap, "b"), mt(&heap, "c"));
+        let leaf = heap.alloc(5u64);
+        std::thread::scope(|s| {
+            s.spawn(|| link(&a, &b));
+            s.spawn(|| {
+                link(&b, &c);
+                link(&c, &b);
+                *c.read().leaf.lock().unwrap() = Some(leaf.clone());
+            });
+        });
+        let (ia, ib, ic, il) = (
+            sync::Gc::id(&a),
+            sync::Gc::id(&b),
+            sync::Gc::id(&c),
+            sync::Gc::id(&leaf),
+        );
+        drop((b, c));
+        heap.collect();
+        let counts = heap.get_count();
+        let generations: Vec<usize> = (0..3).map(|g| heap.generation_len(g)).collect();
+
+        let snap = std::thread::scope(|s| s.spawn(|| Snapshot::take_sync(&heap)).join())
+            .expect("the snapshot thread");
+        let ids: Vec<usize> = snap.objects().iter().map(|o| o.id).collect();
+        assert_eq!(ids.len(), 4);
+        assert!([ia, ib, ic, il].iter().all(|id| ids.contains(id)));
+        let mut edges: Vec<(usize, usize)> = snap.edges().iter().map(|e| (e.from, e.to)).collect();
+        edges.sort_unstable();
+        let mut expected = vec![(ia, ib), (ib, ic), (ic, ib), (ic, il)];
+        expected.sort_unstable();
+        assert_eq!(edges, expected);
+        let roots: Vec<usize> = snap.held_from_outside().map(|o| o.id).collect();
+        assert_eq!(roots, [ia]);
+        let b_obj = snap.object(ib).unwrap();
+        assert_eq!(
+            (b_obj.state, b_obj.strong_count, b_obj.traversed_refs),
+            (ObjectState::Heap, 2, 2)
+        );
+        let l_obj = snap.object(il).unwrap();
+        assert_eq!(
+            (l_obj.state, l_obj.strong_count, l_obj.outside_refs()),
+            (ObjectState::Untracked, 2, 1)
+        );
+
+        // Why is `c` alive? a -> b -> c. Ask through a handle got back from `b`.
+        let c = a.read().next.lock().unwrap()[0].read().next.lock().unwrap()[0].clone();
+        let path = why_alive_sync(&heap, &c).expect("held through a");
+        assert_eq!(path.iter().map(|o| o.id).collect::<Vec<_>>(), [ia, ib, ic]);
+        assert_eq!(path[0].outside_refs(), 1);
+        assert_eq!(path[2].type_name, std::any::type_name::<MtNode>());
+        drop(c);
+
+        assert!(audit_sync(&heap, &[ia]).is_clean());
+        match audit_sync(&heap, &[]).findings() {
+            [Finding::Unaccounted {
+                id,
+                strong_count: 1,
+                traversed_refs: 0,
+                ..
+            }] => {
+                assert_eq!(*id, ia)
+            }
+            other => panic!("unexpected findings {other:?}"),
+        }
+
+        assert_eq!(heap.get_count(), counts);
+        let after: Vec<usize> = (0..3).map(|g| heap.generation_len(g)).collect();
+        assert_eq!(after, generations);
+        assert_eq!(sync::Gc::strong_count(&a), 1);
+        assert_eq!(heap.lock_holder(), None);
+        assert_eq!(a.read().name, "a");
+        drop(a); // freed by its count; b <-> c is left for the collector
+        assert_eq!(heap.collect().collected, 2);
+        assert_eq!(sync::Gc::strong_count(&leaf), 1);
+    }
+
+    /// A view holds the heap lock: other threads wait, this one re-enters; and a
+    /// snapshot taken on another thread waits for a `Heap::lock` guard.
+    #[test]
+    fn a_heap_view_holds_the_heap_lock() {
+        let heap = sync::Heap::new();
+        let a = mt(&heap, "a");
+        let view = sync::HeapView::new(&heap);
+        assert_eq!(view.len(), 1);
+        std::thread::scope(|s| {
+            assert!(s.spawn(|| heap.try_lock().is_none()).join().unwrap());
+        });
+        let copy = a.clone(); // re-enters the lock
+        assert_eq!(copy.read().name, "a");
+        drop((copy, view));
+        std::thread::scope(|s| {
+            assert!(s.spawn(|| heap.try_lock().is_some()).join().unwrap());
+        });
+
+        let held = heap.lock();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                let snap = Snapshot::take_sync(&heap);
+                done.store(true, Ordering::SeqCst);
+                snap
+            });
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(
+                !done.load(Ordering::SeqCst),
+                "the snapshot ran under another thread's lock"
+            );
+            drop(held);
+            assert_eq!(t.join().unwrap().objects().len(), 1);
+        });
+    }
+
+    /// From a finalizer the collector runs (on the collecting thread, the lock held):
+    /// the view re-enters the lock and does not show the objects being collected.
+    #[test]
+    fn a_snapshot_from_a_finalizer_shows_only_live_objects() {
+        #[derive(Traverse)]
+        #[traverse(finalize)]
+        struct Fin {
+            me: Mutex<Option<sync::Gc<Fin>>>,
+            #[traverse(skip)]
+            heap: sync::Heap,
+            #[traverse(skip)]
+            seen: Arc<Mutex<Option<(usize, bool)>>>,
+        }
+        impl Finalize for Fin {
+            fn finalize(&self) {
+                let mut view = sync::HeapView::new(&self.heap);
+                let collecting = view.is_collecting();
+                for i in 0..view.len() {
+                    view.node_referents(i);
+                }
+                *self.seen.lock().unwrap() = Some((view.node_count(), collecting));
+            }
+        }
+        let heap = sync::Heap::new();
+        let live = mt(&heap, "live");
+        let seen = Arc::new(Mutex::new(None));
+        let f = heap.alloc(Fin {
+            me: Mutex::new(None),
+            heap: heap.clone(),
+            seen: seen.clone(),
+        });
+        *f.read().me.lock().unwrap() = Some(f.clone());
+        drop(f);
+        assert_eq!(heap.collect().collected, 1);
+        assert_eq!(*seen.lock().unwrap(), Some((1, true)));
+        assert_eq!(
+            Snapshot::take_sync(&heap).objects()[0].id,
+            sync::Gc::id(&live)
+        );
+    }
+
+    /// A `Traverse` impl that panics while a thread-safe heap is walked: the panic
+    /// propagates, the pins and the lock are released.
+    #[test]
+    fn a_panicking_traverse_releases_the_view_and_the_lock() {
+        struct Bomb {
+            me: Mutex<Option<sync::Gc<Bomb>>>,
+            armed: AtomicBool,
+        }
+        // SAFETY: reports its one handle once (or panics before reporting anything).
+        unsafe impl Traverse for Bomb {
+            fn traverse(&self, visitor: &mut Visitor<'_>) {
+                assert!(!self.armed.load(Ordering::SeqCst), "bomb traversed");
+                self.me.traverse(visitor);
+            }
+        }
+        let heap = sync::Heap::new();
+        let bomb = heap.alloc(Bomb {
+            me: Mutex::new(None),
+            armed: AtomicBool::new(true),
+        });
+        *bomb.read().me.lock().unwrap() = Some(bomb.clone());
+        let calls: [&dyn Fn(); 3] = [
+            &|| drop(Snapshot::take_sync(&heap)),
+            &|| drop(audit_sync(&heap, &[])),
+            &|| drop(why_alive_sync(&heap, &bomb)),
+        ];
+        for call in calls {
+            assert!(catch_unwind(AssertUnwindSafe(call)).is_err());
+            assert_eq!(heap.lock_holder(), None);
+            assert_eq!(sync::Gc::strong_count(&bomb), 2);
+        }
+        bomb.read().armed.store(false, Ordering::SeqCst);
+        drop(bomb);
+        assert_eq!(heap.collect().collected, 1);
+    }
+}
