@@ -379,6 +379,11 @@ impl HeapView {
         WeakAny::from_obj(self.objs[index])
     }
 
+    /// Node `index`'s object (for `sync::HeapView`'s handles).
+    pub(crate) fn obj(&self, index: usize) -> ObjPtr {
+        self.objs[index]
+    }
+
     /// The position of `obj` among the view's nodes, if it is one.
     pub fn index_of(&self, obj: &GcAny) -> Option<usize> {
         self.index.get(&obj_of(obj)).copied()

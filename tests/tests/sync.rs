@@ -482,3 +482,38 @@ fn handles_report_counts_and_format_their_values() {
     drop((w, g2));
     assert_eq!((Gc::strong_count(&g), Gc::weak_count(&g)), (1, 0));
 }
+
+/// A type-erased handle is a handle: a cycle through one, made on another thread, is
+/// collected; a wrong downcast gives it back.
+#[test]
+fn a_cycle_through_type_erased_handles_is_collected() {
+    use gc_core::sync::GcAny;
+    let heap = Heap::new();
+    let table = DropTable::new(1);
+    #[derive(Traverse)]
+    struct Holder {
+        any: Mutex<Option<GcAny>>,
+        #[traverse(skip)]
+        _node: SNode,
+    }
+    let h = heap.alloc(Holder {
+        any: Mutex::new(None),
+        _node: SNode {
+            refs: Mutex::new(Vec::new()),
+            id: table.next.fetch_add(1, Ordering::SeqCst),
+            table: table.clone(),
+        },
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let any: GcAny = h.clone().into();
+            assert!(any.is::<Holder>() && !any.is::<u8>());
+            let any = any.downcast::<u8>().unwrap_err();
+            *h.read().any.lock().unwrap() = Some(any);
+        });
+    });
+    assert_eq!(Gc::strong_count(&h), 2);
+    drop(h);
+    assert_eq!(heap.collect().collected, 1);
+    table.assert_each_once();
+}

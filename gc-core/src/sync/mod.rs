@@ -62,8 +62,11 @@
 //! [`ShutdownError`], naming the thread, instead of hanging. Dropping the last `Heap`
 //! handle runs the same shutdown and panics with that error if it times out.
 
+mod any;
 mod gil;
 pub(crate) mod primitive;
+
+pub use any::GcAny;
 
 #[cfg(loom)]
 #[doc(hidden)]
@@ -75,7 +78,7 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use crate::error::{AllocError, DerefError};
-use crate::introspect::ObjectInfo;
+use crate::introspect::{NodeKind, ObjectInfo};
 use crate::raw::{ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
 use crate::shutdown::ShutdownReport;
 use crate::traverse::Traverse;
@@ -697,9 +700,9 @@ impl Heap {
 /// (`0..len()`), then what [`node_referents`](HeapView::node_referents) reaches
 /// beyond them (leaves, dead handles). Each is pinned while the view exists (one
 /// strong count, left out of [`ObjectInfo::strong_count`]); taking and dropping a
-/// view changes no count and no generation. It hands out no handle: a handle made
-/// here would be a single-threaded one to a shared object, and could outlive the
-/// lock.
+/// view changes no count and no generation. Its handles ([`handle`](HeapView::handle))
+/// are thread-safe [`GcAny`]s: the single-threaded view's would be single-threaded
+/// handles to shared objects, which could outlive the lock.
 ///
 /// ```
 /// use gc_core::introspect::NodeKind;
@@ -729,6 +732,7 @@ pub struct HeapView<'a> {
     // Dropped first: releasing the pins may destroy objects, which needs the lock.
     view: crate::introspect::HeapView,
     _guard: GilGuard<'a>,
+    gil: &'a Arc<Gil>,
 }
 
 impl<'a> HeapView<'a> {
@@ -741,6 +745,7 @@ impl<'a> HeapView<'a> {
         HeapView {
             view: crate::introspect::HeapView::new(guard.heap()),
             _guard: guard,
+            gil: heap.gil(),
         }
     }
 
@@ -777,6 +782,21 @@ impl<'a> HeapView<'a> {
     /// valid).
     pub fn node_referents(&mut self, index: usize) -> Vec<usize> {
         self.view.node_referents(index)
+    }
+
+    /// A new strong handle to node `index`: a thread-safe one, which may outlive the
+    /// view and go to other threads. `None` for a node that is dead or that a running
+    /// collection holds (never hand those out).
+    ///
+    /// # Panics
+    /// If `index >= self.node_count()`.
+    pub fn handle(&self, index: usize) -> Option<GcAny> {
+        match self.view.info(index).kind {
+            NodeKind::Listed | NodeKind::Untracked => {
+                Some(GcAny::from_obj_cloned(self.view.obj(index), self.gil))
+            }
+            _ => None,
+        }
     }
 
     /// Whether a collection of the heap was running when the view was taken (by a
