@@ -7,10 +7,10 @@
 //! returns a dead handle.
 
 use gc_core::introspect::{HeapView, Referent};
-use gc_core::{CollectStats, GcAny, GenerationStats, Heap, GENERATIONS};
+use gc_core::{sync, CollectStats, GcAny, GenerationStats, Heap, GENERATIONS};
 
 use crate::error::InvalidGeneration;
-use crate::handle::AsAny;
+use crate::handle::{AsAny, AsSyncAny};
 
 /// What `obj`'s traversal reports: the handles it owns, its owning type first if it
 /// was allocated with one (CPython's `gc.get_referents`).
@@ -395,4 +395,107 @@ pub fn collect(heap: &Heap, generation: usize) -> Result<CollectStats, InvalidGe
 /// ```
 pub fn garbage(heap: &Heap) -> Vec<GcAny> {
     heap.garbage()
+}
+
+/// [`get_referents`] for an object of a thread-safe heap: what its traversal reports,
+/// as thread-safe handles, dead handles left out. Holds the heap lock while it
+/// traverses the object.
+///
+/// # Panics
+/// If `obj`'s `Traverse` impl panics.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::sync::Heap;
+/// use gc_debug::get_referents_sync;
+///
+/// let heap = Heap::new();
+/// let list = heap.alloc(vec![heap.alloc(1u32), heap.alloc(3)]);
+/// let values: Vec<u32> = get_referents_sync(&list)
+///     .into_iter()
+///     .map(|r| *r.downcast::<u32>().unwrap().read())
+///     .collect();
+/// assert_eq!(values, [1, 3]);
+/// ```
+pub fn get_referents_sync(obj: &impl AsSyncAny) -> Vec<sync::GcAny> {
+    obj.as_sync_any()
+        .referents()
+        .into_iter()
+        .filter(sync::GcAny::is_alive)
+        .collect()
+}
+
+/// [`get_referrers`] for a thread-safe heap: every tracked object in generations 0
+/// to 2 whose traversal reports `obj`, each once, young generation first. Holds the
+/// heap lock while it walks the heap.
+///
+/// # Panics
+/// If a `Traverse` impl panics (the heap is left as it was).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::sync::{Gc, Heap};
+/// use gc_debug::get_referrers_sync;
+///
+/// let heap = Heap::new();
+/// let shared = heap.alloc(0u8);
+/// let a = heap.alloc(vec![shared.clone()]);
+/// let referrers = get_referrers_sync(&heap, &shared);
+/// assert_eq!(referrers.len(), 1);
+/// assert_eq!(referrers[0].id(), Gc::id(&a));
+/// ```
+pub fn get_referrers_sync(heap: &sync::Heap, obj: &impl AsSyncAny) -> Vec<sync::GcAny> {
+    let target = obj.as_sync_any().id();
+    let mut view = sync::HeapView::new(heap);
+    let mut out = Vec::new();
+    for i in 0..view.len() {
+        if view.info(i).frozen {
+            continue;
+        }
+        let reports_target = view
+            .node_referents(i)
+            .into_iter()
+            .any(|j| view.info(j).id == target);
+        if reports_target {
+            out.extend(view.handle(i));
+        }
+    }
+    out
+}
+
+/// [`get_objects`] for a thread-safe heap: its tracked objects in `generation`, or
+/// in every generation but the permanent one with `None`, young generation first,
+/// as thread-safe handles. Holds the heap lock while it lists them.
+///
+/// # Errors
+/// [`InvalidGeneration`] if `generation` is above 2.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::sync::{Gc, Heap};
+/// use gc_debug::get_objects_sync;
+///
+/// let heap = Heap::new();
+/// let list = heap.alloc(vec![heap.alloc(1u8)]);
+/// let young = get_objects_sync(&heap, Some(0)).unwrap();
+/// assert_eq!(young.len(), 1); // the leaf is not tracked
+/// assert!(young[0].is::<Vec<Gc<u8>>>());
+/// assert!(get_objects_sync(&heap, Some(3)).is_err());
+/// ```
+pub fn get_objects_sync(
+    heap: &sync::Heap,
+    generation: Option<usize>,
+) -> Result<Vec<sync::GcAny>, InvalidGeneration> {
+    let wanted = generation.map(InvalidGeneration::check).transpose()?;
+    let view = sync::HeapView::new(heap);
+    Ok((0..view.len())
+        .filter(|&i| {
+            let g = view.info(i).generation;
+            g.is_some() && (wanted.is_none() || g == wanted)
+        })
+        .filter_map(|i| view.handle(i))
+        .collect())
 }

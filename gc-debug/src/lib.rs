@@ -118,18 +118,19 @@
 //!
 //! # Thread-safe heaps
 //!
-//! [`Snapshot::take_sync`], [`why_alive_sync`] and [`audit_sync`] do for a
-//! [`gc_core::sync::Heap`] what [`Snapshot::take`], [`why_alive`](why_alive()) and
-//! [`audit_with_roots`] do for a single-threaded one. They walk the heap through
-//! [`gc_core::sync::HeapView`], which holds the heap lock from start to end (other
-//! threads that use the heap wait; the calling thread may hold it already, in a
-//! `read()` guard, a `Heap::lock` or a finalizer) and hands out no handle: objects
-//! are named by id ([`gc_core::sync::Gc::id`]) and described as plain data. The
-//! functions that return handles ([`get_referents`], [`get_referrers`],
-//! [`get_objects`]) take single-threaded heaps only: a single-threaded handle to a
-//! shared object could outlive the lock. The `gc` module's plain-data functions
+//! For a [`gc_core::sync::Heap`], the functions with a `_sync` suffix do what their
+//! namesakes do for a single-threaded heap: [`get_objects_sync`],
+//! [`get_referents_sync`], [`get_referrers_sync`], [`Snapshot::take_sync`],
+//! [`why_alive_sync`] (the chain as [`SnapshotObject`]s) and [`audit_sync`] (roots
+//! given by id). Objects are passed as `&sync::Gc<T>` or `&sync::GcAny`
+//! ([`AsSyncAny`]) and come back as [`gc_core::sync::GcAny`]: thread-safe
+//! type-erased handles. They walk the heap through [`gc_core::sync::HeapView`],
+//! which holds the heap lock from start to end (other threads that use the heap
+//! wait; the calling thread may hold it already, in a `read()` guard, a
+//! `Heap::lock` or a finalizer). The `gc` module's plain-data functions
 //! (`get_count`, `get_stats`, `freeze`, callbacks …) are methods of
-//! [`gc_core::sync::Heap`] itself.
+//! [`gc_core::sync::Heap`] itself; debug flags ([`set_debug`]) are for
+//! single-threaded heaps only.
 //!
 //! # Safety
 //!
@@ -155,10 +156,11 @@ pub use audit::{audit, audit_sync, audit_with_roots, AuditReport, Finding, TypeS
 pub use callbacks::{add_callback, remove_callback};
 pub use debug::{get_debug, set_debug, shutdown, DebugFlags, DebugGuard, TRACING_TARGET};
 pub use error::InvalidGeneration;
-pub use handle::AsAny;
+pub use handle::{AsAny, AsSyncAny};
 pub use introspect::{
-    collect, freeze, garbage, get_count, get_freeze_count, get_objects, get_referents,
-    get_referrers, get_stats, get_threshold, is_finalized, is_tracked, set_threshold, unfreeze,
+    collect, freeze, garbage, get_count, get_freeze_count, get_objects, get_objects_sync,
+    get_referents, get_referents_sync, get_referrers, get_referrers_sync, get_stats, get_threshold,
+    is_finalized, is_tracked, set_threshold, unfreeze,
 };
 pub use snapshot::{ObjectState, Snapshot, SnapshotEdge, SnapshotObject};
 pub use why_alive::{why_alive, why_alive_sync, AlivePath};

@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use gc_core::{sync, GcAny, Heap, Traverse};
+use gc_core::{sync, GcAny, Heap};
 
 use crate::snapshot::{Snapshot, SnapshotObject};
 
 use crate::graph::Graph;
-use crate::handle::AsAny;
+use crate::handle::{AsAny, AsSyncAny};
 
 /// Why an object is alive: a chain of objects from a *root* to it, each holding a
 /// handle to the next that its traversal reports. See [`why_alive`].
@@ -186,14 +186,13 @@ pub fn why_alive(heap: &Heap, obj: &impl AsAny) -> Option<AlivePath> {
 /// drop((root, copy));
 /// assert!(why_alive_sync(&heap, &leaked).is_none()); // nothing but the handle we ask with
 /// ```
-pub fn why_alive_sync<T: Traverse + Send + 'static>(
-    heap: &sync::Heap,
-    obj: &sync::Gc<T>,
-) -> Option<Vec<SnapshotObject>> {
-    let id = sync::Gc::id(obj);
+pub fn why_alive_sync(heap: &sync::Heap, obj: &impl AsSyncAny) -> Option<Vec<SnapshotObject>> {
+    let target = obj.as_sync_any();
+    let id = target.id();
+    // Leave out the caller's handle and ours.
     let mut view = sync::HeapView::new(heap);
-    let graph = Graph::from_view(&mut view, &[(id, 1)]);
-    drop(view);
+    let graph = Graph::from_view(&mut view, &[(id, 2)]);
+    drop((view, target));
     let chain = graph.path_to(*graph.by_id.get(&id)?)?;
     Some(
         chain

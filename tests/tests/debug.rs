@@ -1369,7 +1369,9 @@ fn the_default_heap_is_passed_explicitly() {
 mod thread_safe {
     use super::*;
     use gc_core::sync;
-    use gc_debug::{audit_sync, why_alive_sync};
+    use gc_debug::{
+        audit_sync, get_objects_sync, get_referents_sync, get_referrers_sync, why_alive_sync,
+    };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
@@ -1476,6 +1478,66 @@ mod thread_safe {
         assert_eq!(sync::Gc::strong_count(&leaf), 1);
     }
 
+    /// test_gc.py's get_referents / get_referrers / get_objects on a thread-safe
+    /// heap: thread-safe handles that other threads may use and drop.
+    #[test]
+    fn get_referents_referrers_and_objects_on_a_thread_safe_heap() {
+        let heap = sync::Heap::new();
+        heap.disable();
+        let (a, b) = (mt(&heap, "a"), mt(&heap, "b"));
+        let leaf = heap.alloc(9u64);
+        link(&a, &b);
+        link(&b, &a);
+        *b.read().leaf.lock().unwrap() = Some(leaf.clone());
+
+        let refs = get_referents_sync(&b);
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].id(), sync::Gc::id(&a));
+        assert_eq!(refs[1].id(), sync::Gc::id(&leaf));
+        assert!(!refs[1].is_tracked() && refs[0].is_tracked());
+        // Handles go to another thread and come back typed.
+        let (node, value) = std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut it = refs.into_iter();
+                let node = it.next().unwrap().downcast::<MtNode>().unwrap();
+                let value = *it.next().unwrap().downcast::<u64>().unwrap().read();
+                (node, value)
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(sync::Gc::ptr_eq(&node, &a));
+        assert_eq!(value, 9);
+        drop(node);
+        // A wrong type gives the handle back.
+        let any = sync::Gc::to_any(&leaf);
+        let any = any.downcast::<u32>().unwrap_err();
+        assert_eq!(any.type_name(), "u64");
+
+        let referrers = get_referrers_sync(&heap, &leaf);
+        assert_eq!(referrers.len(), 1);
+        assert_eq!(referrers[0].id(), sync::Gc::id(&b));
+        assert_eq!(get_referrers_sync(&heap, &any)[0], referrers[0]);
+        assert!(get_referrers_sync(&heap, &mt(&heap, "alone")).is_empty());
+        drop((referrers, any));
+
+        assert_eq!(get_objects_sync(&heap, None).unwrap().len(), 2);
+        assert_eq!(get_objects_sync(&heap, Some(0)).unwrap().len(), 2);
+        heap.collect();
+        assert_eq!(get_objects_sync(&heap, Some(0)).unwrap().len(), 0);
+        let old = get_objects_sync(&heap, Some(2)).unwrap();
+        assert_eq!(old.len(), 2);
+        assert!(old.iter().all(|o| o.is::<MtNode>()));
+        heap.freeze();
+        assert!(get_objects_sync(&heap, None).unwrap().is_empty());
+        assert!(get_objects_sync(&heap, Some(3)).is_err());
+        heap.unfreeze();
+        // The handles counted; they do not keep anything once dropped.
+        drop((old, a, b));
+        assert_eq!(heap.collect().collected, 2);
+        assert_eq!(sync::Gc::strong_count(&leaf), 1);
+    }
+
     /// A view holds the heap lock: other threads wait, this one re-enters; and a
     /// snapshot taken on another thread waits for a `Heap::lock` guard.
     #[test]
@@ -1574,10 +1636,12 @@ mod thread_safe {
             armed: AtomicBool::new(true),
         });
         *bomb.read().me.lock().unwrap() = Some(bomb.clone());
-        let calls: [&dyn Fn(); 3] = [
+        let calls: [&dyn Fn(); 5] = [
             &|| drop(Snapshot::take_sync(&heap)),
             &|| drop(audit_sync(&heap, &[])),
             &|| drop(why_alive_sync(&heap, &bomb)),
+            &|| drop(get_referents_sync(&bomb)),
+            &|| drop(get_referrers_sync(&heap, &bomb)),
         ];
         for call in calls {
             assert!(catch_unwind(AssertUnwindSafe(call)).is_err());
