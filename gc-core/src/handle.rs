@@ -426,6 +426,13 @@ impl GcAny {
         GcAny { obj }
     }
 
+    /// The object, with the strong reference this handle owned (no count changes).
+    pub(crate) fn into_obj(self) -> ObjPtr {
+        let obj = self.obj;
+        core::mem::forget(self);
+        obj
+    }
+
     /// The value's type name (`core::any::type_name`).
     pub fn type_name(&self) -> &'static str {
         self.obj.type_name()

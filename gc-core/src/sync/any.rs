@@ -91,6 +91,18 @@ impl GcAny {
         }
     }
 
+    /// Wraps a single-threaded handle to an object of the heap `gil` guards, whose
+    /// lock this thread holds, taking over its strong reference.
+    pub(super) fn from_unsync(any: crate::GcAny, gil: &super::Arc<super::Gil>) -> GcAny {
+        GcAny {
+            inner: Gc {
+                obj: any.into_obj(),
+                gil: gil.clone(),
+                _owns: PhantomData,
+            },
+        }
+    }
+
     fn obj(&self) -> ObjPtr {
         self.inner.obj
     }

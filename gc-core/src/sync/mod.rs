@@ -305,6 +305,90 @@ impl Heap {
         self.gil().acquire().heap().get_freeze_count()
     }
 
+    /// The tracked, live objects of `generation`, or of the whole heap (the permanent
+    /// generation included) for `None` (CPython's `gc.get_objects()`; see
+    /// [`crate::Heap::objects`]), as thread-safe handles.
+    ///
+    /// # Panics
+    /// If `generation > Some(2)`.
+    ///
+    /// ```
+    /// use gc_core::sync::{Gc, Heap};
+    ///
+    /// let heap = Heap::new();
+    /// let list = heap.alloc(vec![heap.alloc(1u8)]);
+    /// let objs = heap.objects(None);
+    /// assert_eq!(objs.len(), 1); // the leaf is not tracked
+    /// assert_eq!(objs[0].id(), Gc::id(&list));
+    /// ```
+    pub fn objects(&self, generation: Option<usize>) -> Vec<GcAny> {
+        let guard = self.gil().acquire();
+        let objs = guard.heap().objects(generation);
+        self.to_sync(objs)
+    }
+
+    /// CPython's `DEBUG_SAVEALL`: when on, objects found unreachable are kept alive
+    /// in [`garbage`](Heap::garbage) instead of being destroyed.
+    pub fn set_save_all(&self, on: bool) {
+        self.gil().acquire().heap().set_save_all(on)
+    }
+
+    /// Whether `DEBUG_SAVEALL` is on.
+    pub fn save_all(&self) -> bool {
+        self.gil().acquire().heap().save_all()
+    }
+
+    /// The objects kept by `DEBUG_SAVEALL` (CPython's `gc.garbage`), as thread-safe
+    /// handles.
+    ///
+    /// ```
+    /// use gc_core::sync::{Gc, Heap};
+    /// use gc_core::Traverse;
+    /// use std::sync::Mutex;
+    ///
+    /// #[derive(Traverse)]
+    /// struct Node { me: Mutex<Option<Gc<Node>>> }
+    ///
+    /// let heap = Heap::new();
+    /// heap.set_save_all(true);
+    /// let n = heap.alloc(Node { me: Mutex::new(None) });
+    /// *n.read().me.lock().unwrap() = Some(n.clone());
+    /// drop(n);
+    /// assert_eq!(heap.collect().collected, 1);
+    /// let garbage = heap.garbage();
+    /// assert!(garbage[0].is::<Node>());
+    /// # let n = garbage[0].clone().downcast::<Node>().unwrap();
+    /// # let me = n.read().me.lock().unwrap().take();
+    /// # drop((me, n, garbage));
+    /// ```
+    pub fn garbage(&self) -> Vec<GcAny> {
+        let guard = self.gil().acquire();
+        let objs = guard.heap().garbage();
+        self.to_sync(objs)
+    }
+
+    /// Single-threaded handles to objects of this heap, made under the lock this
+    /// thread holds, as thread-safe ones.
+    fn to_sync(&self, objs: Vec<crate::GcAny>) -> Vec<GcAny> {
+        objs.into_iter()
+            .map(|a| GcAny::from_unsync(a, self.gil()))
+            .collect()
+    }
+
+    /// A number identifying this heap while it exists (clones share it), as
+    /// [`introspect::heap_id`](crate::introspect::heap_id) for a single-threaded one.
+    ///
+    /// ```
+    /// use gc_core::sync::Heap;
+    ///
+    /// let heap = Heap::new();
+    /// assert_eq!(heap.id(), heap.clone().id());
+    /// assert_ne!(heap.id(), Heap::new().id());
+    /// ```
+    pub fn id(&self) -> usize {
+        core::ptr::from_ref::<HeapOwner>(&self.owner).addr()
+    }
+
     /// Unregisters an exit hook; returns whether it was still registered.
     pub fn cancel_at_exit(&self, id: crate::ExitHookId) -> bool {
         self.gil().acquire().heap().cancel_at_exit(id)
