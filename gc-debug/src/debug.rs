@@ -356,19 +356,11 @@ fn on_collect(state: &DebugState, phase: CollectPhase, info: &CollectInfo) {
     match phase {
         CollectPhase::Start => {
             state.current.borrow_mut().take();
-            if flags.is_empty() {
-                return;
+            if !flags.is_empty() {
+                *state.current.borrow_mut() = Some(Collection {
+                    span: collect_span(info),
+                });
             }
-            let span = tracing::info_span!(
-                target: TRACING_TARGET,
-                "gc_collect",
-                generation = info.generation,
-                collected = tracing::field::Empty,
-                uncollectable = tracing::field::Empty,
-                candidates = tracing::field::Empty,
-                elapsed_s = tracing::field::Empty,
-            );
-            *state.current.borrow_mut() = Some(Collection { span });
         }
         CollectPhase::Stop => {
             let current = state.current.borrow_mut().take();
@@ -376,54 +368,79 @@ fn on_collect(state: &DebugState, phase: CollectPhase, info: &CollectInfo) {
                 return;
             }
             let span = current.as_ref().map_or_else(Span::none, |c| c.span.clone());
-            span.record("collected", info.collected);
-            span.record("uncollectable", info.uncollectable);
-            span.record("candidates", info.candidates);
-            span.record("elapsed_s", info.duration.as_secs_f64());
-            if flags.contains(DebugFlags::UNCOLLECTABLE) && info.uncollectable > 0 {
-                tracing::warn!(
-                    target: TRACING_TARGET,
-                    parent: &span,
-                    generation = info.generation,
-                    uncollectable = info.uncollectable,
-                    "gc: {} uncollectable object(s)",
-                    info.uncollectable
-                );
-            }
-            if flags.contains(DebugFlags::STATS) {
-                let sizes = [
-                    heap.generation_len(0),
-                    heap.generation_len(1),
-                    heap.generation_len(2),
-                ];
-                let permanent = heap.get_freeze_count();
-                let elapsed = info.duration.as_secs_f64();
-                tracing::info!(
-                    target: TRACING_TARGET,
-                    parent: &span,
-                    generation = info.generation,
-                    collected = info.collected,
-                    uncollectable = info.uncollectable,
-                    candidates = info.candidates,
-                    elapsed_s = elapsed,
-                    gen0 = sizes[0],
-                    gen1 = sizes[1],
-                    gen2 = sizes[2],
-                    permanent,
-                    "gc: collected generation {}: {} unreachable, {} uncollectable, {} examined, \
-                     {:.6}s elapsed; objects in each generation: {} {} {}, permanent: {}",
-                    info.generation,
-                    info.collected,
-                    info.uncollectable,
-                    info.candidates,
-                    elapsed,
-                    sizes[0],
-                    sizes[1],
-                    sizes[2],
-                    permanent
-                );
-            }
+            let sizes = [
+                heap.generation_len(0),
+                heap.generation_len(1),
+                heap.generation_len(2),
+            ];
+            collect_stop(flags, &span, info, sizes, heap.get_freeze_count());
         }
+    }
+}
+
+/// The span of a collection that starts, with the fields its stop records.
+pub(crate) fn collect_span(info: &CollectInfo) -> Span {
+    tracing::info_span!(
+        target: TRACING_TARGET,
+        "gc_collect",
+        generation = info.generation,
+        collected = tracing::field::Empty,
+        uncollectable = tracing::field::Empty,
+        candidates = tracing::field::Empty,
+        elapsed_s = tracing::field::Empty,
+    )
+}
+
+/// What `flags` ask for at the end of a collection: the span's fields, then the
+/// `UNCOLLECTABLE` and `STATS` events; `sizes` and `permanent` are the generations'
+/// sizes after it.
+pub(crate) fn collect_stop(
+    flags: DebugFlags,
+    span: &Span,
+    info: &CollectInfo,
+    sizes: [usize; 3],
+    permanent: usize,
+) {
+    span.record("collected", info.collected);
+    span.record("uncollectable", info.uncollectable);
+    span.record("candidates", info.candidates);
+    span.record("elapsed_s", info.duration.as_secs_f64());
+    if flags.contains(DebugFlags::UNCOLLECTABLE) && info.uncollectable > 0 {
+        tracing::warn!(
+            target: TRACING_TARGET,
+            parent: span,
+            generation = info.generation,
+            uncollectable = info.uncollectable,
+            "gc: {} uncollectable object(s)",
+            info.uncollectable
+        );
+    }
+    if flags.contains(DebugFlags::STATS) {
+        let elapsed = info.duration.as_secs_f64();
+        tracing::info!(
+            target: TRACING_TARGET,
+            parent: span,
+            generation = info.generation,
+            collected = info.collected,
+            uncollectable = info.uncollectable,
+            candidates = info.candidates,
+            elapsed_s = elapsed,
+            gen0 = sizes[0],
+            gen1 = sizes[1],
+            gen2 = sizes[2],
+            permanent,
+            "gc: collected generation {}: {} unreachable, {} uncollectable, {} examined, \
+             {:.6}s elapsed; objects in each generation: {} {} {}, permanent: {}",
+            info.generation,
+            info.collected,
+            info.uncollectable,
+            info.candidates,
+            elapsed,
+            sizes[0],
+            sizes[1],
+            sizes[2],
+            permanent
+        );
     }
 }
 
@@ -441,21 +458,22 @@ fn on_garbage(state: &DebugState, garbage: &[GarbageObject]) {
         .borrow()
         .as_ref()
         .map_or_else(Span::none, |c| c.span.clone());
-    for obj in garbage {
-        collectable(&span, obj.type_name, obj.id);
-    }
+    collectable(&span, garbage);
 }
 
-fn collectable(span: &Span, type_name: &'static str, id: usize) {
-    tracing::info!(
-        target: TRACING_TARGET,
-        parent: span,
-        type_name,
-        id = id as u64,
-        "gc: collectable <{} {:#x}>",
-        type_name,
-        id
-    );
+/// One `collectable` event per object of `garbage`.
+pub(crate) fn collectable(span: &Span, garbage: &[GarbageObject]) {
+    for obj in garbage {
+        tracing::info!(
+            target: TRACING_TARGET,
+            parent: span,
+            type_name = obj.type_name,
+            id = obj.id as u64,
+            "gc: collectable <{} {:#x}>",
+            obj.type_name,
+            obj.id
+        );
+    }
 }
 
 /// Shuts `heap` down ([`Heap::shutdown`]) and, with
@@ -484,6 +502,12 @@ fn collectable(span: &Span, type_name: &'static str, id: usize) {
 pub fn shutdown(heap: &Heap) -> ShutdownReport {
     let flags = get_debug(heap);
     let report = heap.shutdown();
+    shutdown_events(flags, &report);
+    report
+}
+
+/// The `warn` events of a shutdown under `flags`.
+pub(crate) fn shutdown_events(flags: DebugFlags, report: &ShutdownReport) {
     if flags.contains(DebugFlags::UNCOLLECTABLE) && !report.leaks.is_empty() {
         tracing::warn!(
             target: TRACING_TARGET,
@@ -506,7 +530,6 @@ pub fn shutdown(heap: &Heap) -> ShutdownReport {
             );
         }
     }
-    report
 }
 
 #[cfg(test)]
