@@ -127,10 +127,11 @@
 //! type-erased handles. They walk the heap through [`gc_core::sync::HeapView`],
 //! which holds the heap lock from start to end (other threads that use the heap
 //! wait; the calling thread may hold it already, in a `read()` guard, a
-//! `Heap::lock` or a finalizer). The `gc` module's plain-data functions
-//! (`get_count`, `get_stats`, `freeze`, callbacks …) are methods of
-//! [`gc_core::sync::Heap`] itself; debug flags ([`set_debug`]) are for
-//! single-threaded heaps only.
+//! `Heap::lock` or a finalizer). Debug flags: [`set_debug_sync`],
+//! [`get_debug_sync`] and [`shutdown_sync`], whose events come from whichever
+//! thread collects (install the `tracing` subscriber globally, or on that thread).
+//! The `gc` module's plain-data functions (`get_count`, `get_stats`, `freeze`,
+//! `garbage`, callbacks …) are methods of [`gc_core::sync::Heap`] itself.
 //!
 //! # Safety
 //!
@@ -145,6 +146,7 @@
 mod audit;
 mod callbacks;
 mod debug;
+mod debug_sync;
 mod error;
 mod graph;
 mod handle;
@@ -155,6 +157,7 @@ mod why_alive;
 pub use audit::{audit, audit_sync, audit_with_roots, AuditReport, Finding, TypeSummary};
 pub use callbacks::{add_callback, remove_callback};
 pub use debug::{get_debug, set_debug, shutdown, DebugFlags, DebugGuard, TRACING_TARGET};
+pub use debug_sync::{get_debug_sync, set_debug_sync, shutdown_sync, SyncDebugGuard};
 pub use error::InvalidGeneration;
 pub use handle::{AsAny, AsSyncAny};
 pub use introspect::{

@@ -1370,7 +1370,8 @@ mod thread_safe {
     use super::*;
     use gc_core::sync;
     use gc_debug::{
-        audit_sync, get_objects_sync, get_referents_sync, get_referrers_sync, why_alive_sync,
+        audit_sync, get_debug_sync, get_objects_sync, get_referents_sync, get_referrers_sync,
+        set_debug_sync, shutdown_sync, why_alive_sync,
     };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
@@ -1536,6 +1537,102 @@ mod thread_safe {
         drop((old, a, b));
         assert_eq!(heap.collect().collected, 2);
         assert_eq!(sync::Gc::strong_count(&leaf), 1);
+    }
+
+    /// A self-referencing node dropped: garbage for the next collection.
+    fn garbage_node(heap: &sync::Heap) {
+        let n = mt(heap, "garbage");
+        link(&n, &n);
+    }
+
+    /// Debug flags on a thread-safe heap: the events come from whichever thread
+    /// collects, in its `gc_collect` span; `SAVEALL` keeps the garbage.
+    #[test]
+    fn debug_flags_log_on_the_collecting_thread() {
+        let heap = sync::Heap::new();
+        heap.disable();
+        let debug = set_debug_sync(&heap, DebugFlags::STATS | DebugFlags::COLLECTABLE);
+        assert_eq!(
+            get_debug_sync(&heap),
+            DebugFlags::STATS | DebugFlags::COLLECTABLE
+        );
+        garbage_node(&heap);
+        let (stats, events) =
+            std::thread::scope(|s| s.spawn(|| capture(|| heap.collect())).join().unwrap());
+        assert_eq!(stats.collected, 1);
+        assert_eq!(events.len(), 2, "{events:#?}");
+        assert_eq!(
+            events[0].fields["type_name"],
+            std::any::type_name::<MtNode>()
+        );
+        assert!(events[1]
+            .message
+            .starts_with("gc: collected generation 2: 1 unreachable"));
+        assert!(events
+            .iter()
+            .all(|e| e.span.as_deref() == Some("gc_collect")));
+
+        // SAVEALL, nested, restored by the inner guard's drop on another thread.
+        let inner = set_debug_sync(&heap, DebugFlags::SAVEALL);
+        assert!(heap.save_all());
+        garbage_node(&heap);
+        assert_eq!(heap.collect().collected, 1);
+        let saved = heap.garbage();
+        assert!(saved[0].is::<MtNode>());
+        std::thread::scope(|s| {
+            s.spawn(move || drop(inner));
+        });
+        assert!(!heap.save_all());
+        assert_eq!(
+            get_debug_sync(&heap),
+            DebugFlags::STATS | DebugFlags::COLLECTABLE
+        );
+        let node = saved[0].clone().downcast::<MtNode>().unwrap();
+        let me = node.read().next.lock().unwrap().pop();
+        drop((me, node, saved));
+
+        // The last guard unregisters: no more events.
+        drop(debug);
+        assert_eq!(get_debug_sync(&heap), DebugFlags::empty());
+        garbage_node(&heap);
+        let (stats, events) = capture(|| heap.collect());
+        assert_eq!(stats.collected, 1);
+        assert!(events.is_empty(), "{events:#?}");
+    }
+
+    /// Two threads setting flags on the same heap at once share one registration:
+    /// each collection is logged once; the guard keeps the heap running.
+    #[test]
+    fn debug_flags_set_from_two_threads_register_once() {
+        let heap = sync::Heap::new();
+        heap.disable();
+        let guards = std::thread::scope(|s| {
+            let a = s.spawn(|| set_debug_sync(&heap, DebugFlags::STATS));
+            let b = s.spawn(|| set_debug_sync(&heap, DebugFlags::STATS));
+            [a.join().unwrap(), b.join().unwrap()]
+        });
+        garbage_node(&heap);
+        let (_, events) = capture(|| heap.collect());
+        assert_eq!(events.len(), 1, "{events:#?}");
+
+        let probe = mt(&heap, "probe");
+        drop(heap); // the guards hold the heap
+        assert_eq!(probe.read().name, "probe");
+        drop(guards); // the last handle: the heap shuts down
+        assert!(probe.try_read().is_err());
+    }
+
+    /// `UNCOLLECTABLE` and `shutdown_sync`: one warning per object still referenced.
+    #[test]
+    fn shutdown_sync_reports_what_is_still_referenced() {
+        let heap = sync::Heap::new();
+        let _debug = set_debug_sync(&heap, DebugFlags::UNCOLLECTABLE);
+        let kept = mt(&heap, "kept");
+        let (report, events) = capture(|| shutdown_sync(&heap).unwrap());
+        assert_eq!(report.leaks.len(), 1);
+        assert_eq!(events.len(), 2, "{events:#?}");
+        assert!(events[1].message.contains("still referenced at shutdown"));
+        drop(kept);
     }
 
     /// A view holds the heap lock: other threads wait, this one re-enters; and a
