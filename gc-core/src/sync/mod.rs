@@ -775,10 +775,10 @@ impl Heap {
 }
 
 /// A read-only view of a thread-safe heap's objects and of the references their
-/// traversals report, for debugging tools (gc-debug's `Snapshot::take_sync` and
-/// `audit_sync`): [`introspect::HeapView`](crate::introspect::HeapView) without its
-/// handles. It holds the heap lock from [`new`](HeapView::new) to its drop, so keep
-/// it short-lived: other threads that use the heap wait meanwhile.
+/// traversals report, for debugging tools (gc-debug's `_sync` functions):
+/// [`introspect::HeapView`](crate::introspect::HeapView) for a thread-safe heap. It
+/// holds the heap lock from [`new`](HeapView::new) to its drop, so keep it
+/// short-lived: other threads that use the heap wait meanwhile.
 ///
 /// Objects are nodes, numbered: the tracked objects on the heap's lists first
 /// (`0..len()`), then what [`node_referents`](HeapView::node_referents) reaches
@@ -875,9 +875,11 @@ impl<'a> HeapView<'a> {
     /// # Panics
     /// If `index >= self.node_count()`.
     pub fn handle(&self, index: usize) -> Option<GcAny> {
+        let obj = self.view.obj(index);
+        let live = obj.flags() & (DEAD | ORPHAN) == 0;
         match self.view.info(index).kind {
-            NodeKind::Listed | NodeKind::Untracked => {
-                Some(GcAny::from_obj_cloned(self.view.obj(index), self.gil))
+            NodeKind::Listed | NodeKind::Untracked if live => {
+                Some(GcAny::from_obj_cloned(obj, self.gil))
             }
             _ => None,
         }
