@@ -449,16 +449,20 @@ pub fn get_referents_sync(obj: &impl AsSyncAny) -> Vec<sync::GcAny> {
 pub fn get_referrers_sync(heap: &sync::Heap, obj: &impl AsSyncAny) -> Vec<sync::GcAny> {
     let target = obj.as_sync_any().id();
     let mut view = sync::HeapView::new(heap);
+    // The target's node, looked for among the nodes once each: the listed ones,
+    // then each one a traversal adds.
+    let mut found = (0..view.len()).find(|&i| view.info(i).id == target);
     let mut out = Vec::new();
     for i in 0..view.len() {
         if view.info(i).frozen {
             continue;
         }
-        let reports_target = view
-            .node_referents(i)
-            .into_iter()
-            .any(|j| view.info(j).id == target);
-        if reports_target {
+        let known = view.node_count();
+        let referents = view.node_referents(i);
+        if found.is_none() {
+            found = (known..view.node_count()).find(|&j| view.info(j).id == target);
+        }
+        if found.is_some_and(|t| referents.contains(&t)) {
             out.extend(view.handle(i));
         }
     }

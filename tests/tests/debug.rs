@@ -1520,6 +1520,12 @@ mod thread_safe {
         assert_eq!(referrers[0].id(), sync::Gc::id(&b));
         assert_eq!(get_referrers_sync(&heap, &any)[0], referrers[0]);
         assert!(get_referrers_sync(&heap, &mt(&heap, "alone")).is_empty());
+        let of_a = get_referrers_sync(&heap, &a); // a tracked target: b -> a
+        assert_eq!(
+            of_a.iter().map(sync::GcAny::id).collect::<Vec<_>>(),
+            [sync::Gc::id(&b)]
+        );
+        drop(of_a);
         drop((referrers, any));
 
         assert_eq!(get_objects_sync(&heap, None).unwrap().len(), 2);
