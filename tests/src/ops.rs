@@ -2214,15 +2214,51 @@ impl Interp {
         }
         expected.extend(n.edges.iter().map(|&e| self.model.nodes[e].addr));
         expected.extend(n.wrefs.iter().map(|&w| self.model.wrs[w].addr));
-        // TODO(gc-debug): once its API settles, also compare `get_referents` and
-        // `get_referrers` (the model's in-edges: roots aside, `m.nodes` whose `edges`,
-        // `owner` or `wrefs` name this node) here; `GcAny::referents` covers the
-        // out-edges now.
         let any = h.to_any();
         let actual: Vec<usize> = any.referents().into_iter().map(any_addr).collect();
         if actual != expected {
             cx.violations.push(format!(
                 "referents of node {id}: {actual:x?}, model {expected:x?}"
+            ));
+        }
+        // gc-debug's `get_referents`: the same, dead handles (into a heap that was
+        // shut down) left out.
+        let m = &self.model;
+        let mut expected_live: Vec<usize> = Vec::new();
+        let live_nodes = n.owner.iter().chain(&n.edges);
+        for &e in live_nodes.filter(|&&e| m.nodes[e].state == State::Alive) {
+            expected_live.push(m.nodes[e].addr);
+        }
+        for &w in n.wrefs.iter().filter(|&&w| !m.wrs[w].orphan) {
+            expected_live.push(m.wrs[w].addr);
+        }
+        let live: Vec<usize> = gc_debug::get_referents(&any)
+            .into_iter()
+            .map(any_addr)
+            .collect();
+        if live != expected_live {
+            cx.violations.push(format!(
+                "get_referents of node {id}: {live:x?}, model {expected_live:x?}"
+            ));
+        }
+        // `get_referrers`: the live, unfrozen nodes of its heap whose edges or owner
+        // name it (weak-reference objects report nothing), each once.
+        let mut expected_in: Vec<usize> = m
+            .nodes
+            .iter()
+            .filter(|r| r.state == State::Alive && r.heap == n.heap && !r.frozen)
+            .filter(|r| r.edges.contains(&id) || r.owner == Some(id))
+            .map(|r| r.addr)
+            .collect();
+        expected_in.sort_unstable();
+        let mut referrers: Vec<usize> = gc_debug::get_referrers(&self.heap(n.heap), &any)
+            .into_iter()
+            .map(any_addr)
+            .collect();
+        referrers.sort_unstable();
+        if referrers != expected_in {
+            cx.violations.push(format!(
+                "get_referrers of node {id}: {referrers:x?}, model {expected_in:x?}"
             ));
         }
         let owner = h.owner_type().map(any_addr);
