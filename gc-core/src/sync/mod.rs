@@ -53,6 +53,13 @@
 //! wait for the other's (by cloning or reading a handle of the other heap) deadlock,
 //! as with any two mutexes.
 //!
+//! # Introspection
+//!
+//! [`Heap::objects`], [`Heap::garbage`] and [`GcAny::referents`] return [`GcAny`]s,
+//! type-erased handles that are as thread-safe as [`Gc`]; [`HeapView`] walks the
+//! heap under its lock without changing any count or generation. gc-debug's `_sync`
+//! functions (snapshots, `why_alive_sync`, `audit_sync`, debug flags) build on them.
+//!
 //! # Shutdown never hangs
 //!
 //! [`Heap::shutdown`] needs the lock. If another thread holds it (a guard kept alive,
