@@ -567,24 +567,35 @@ impl Drop for GcAny {
     }
 }
 
-impl fmt::Debug for GcAny {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{} at {:#x}>", self.type_name(), self.id())
-    }
-}
+/// `Debug` (`<type at 0x…>`), and `PartialEq`, `Eq` and `Hash` by object identity,
+/// for a type-erased handle with `type_name`, `id` and `ptr_eq` (this module's
+/// `GcAny` and `sync::GcAny`).
+macro_rules! erased_handle_impls {
+    ($handle:ty) => {
+        impl core::fmt::Debug for $handle {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "<{} at {:#x}>", self.type_name(), self.id())
+            }
+        }
 
-impl PartialEq for GcAny {
-    fn eq(&self, other: &Self) -> bool {
-        self.ptr_eq(other)
-    }
-}
-impl Eq for GcAny {}
+        impl PartialEq for $handle {
+            fn eq(&self, other: &Self) -> bool {
+                self.ptr_eq(other)
+            }
+        }
+        impl Eq for $handle {}
 
-impl Hash for GcAny {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.obj.hash(state)
-    }
+        impl core::hash::Hash for $handle {
+            fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+                // The address, as the object pointer's own hash.
+                self.id().hash(state)
+            }
+        }
+    };
 }
+pub(crate) use erased_handle_impls;
+
+erased_handle_impls!(GcAny);
 
 impl<T: Traverse + 'static> From<Gc<T>> for GcAny {
     fn from(g: Gc<T>) -> GcAny {

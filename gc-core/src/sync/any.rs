@@ -1,8 +1,6 @@
 //! [`GcAny`]: a type-erased thread-safe strong handle.
 
 use core::any::TypeId;
-use core::fmt;
-use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
 
 use super::Gc;
@@ -203,24 +201,7 @@ impl Clone for GcAny {
     }
 }
 
-impl fmt::Debug for GcAny {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{} at {:#x}>", self.type_name(), self.id())
-    }
-}
-
-impl PartialEq for GcAny {
-    fn eq(&self, other: &Self) -> bool {
-        self.ptr_eq(other)
-    }
-}
-impl Eq for GcAny {}
-
-impl Hash for GcAny {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.obj().hash(state)
-    }
-}
+crate::handle::erased_handle_impls!(GcAny);
 
 // SAFETY: reports its one handle once, as `Gc<T>` does (only to a traversal under its
 // own heap's lock).
