@@ -13,7 +13,7 @@ use crate::error::{AllocError, DerefError};
 use crate::heap::{with_default_heap, Heap};
 use crate::raw::{List, ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
 use crate::traverse::Traverse;
-use crate::visitor::{Mode, Visitor};
+use crate::visitor::{live_referents, Visitor};
 
 /// A strong, reference-counted handle to a value in a garbage-collected heap: `Rc`
 /// with a cycle collector behind it.
@@ -532,15 +532,10 @@ impl GcAny {
     /// CPython's `gc.get_referents`; leaves and dead handles included. Empty for a
     /// dead object.
     pub fn referents(&self) -> Vec<GcAny> {
-        if !self.is_alive() {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        self.obj.traverse(&mut Visitor::new(Mode::Referents {
-            out: &mut out,
-            sync_tag: 0,
-        }));
-        out.into_iter().map(GcAny::from_obj_cloned).collect()
+        live_referents(self.obj, 0)
+            .into_iter()
+            .map(GcAny::from_obj_cloned)
+            .collect()
     }
 
     /// Whether the object belongs to `heap` (leaves, and objects whose value has been

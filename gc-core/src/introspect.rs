@@ -23,7 +23,7 @@ use crate::handle::GcAny;
 use crate::heap::Heap;
 use crate::raw::{trashcan, List, ObjPtr, DEAD, FINALIZED, ORPHAN, WEAK_CLEARED};
 use crate::traverse::Traverse;
-use crate::visitor::{Mode, Visitor};
+use crate::visitor::{live_referents, Mode, Visitor};
 
 /// A number identifying `heap` while it exists (the address of its state). Clones of
 /// a [`Heap`] share it; a heap created after this one is freed may get the same
@@ -315,7 +315,7 @@ impl HeapView {
         if !matches!(self.kind(index), NodeKind::Listed | NodeKind::Untracked) {
             return Vec::new();
         }
-        self.reported(self.objs[index])
+        live_referents(self.objs[index], self.sync_tag)
             .into_iter()
             .map(|p| {
                 *self.index.entry(p).or_insert_with(|| {
@@ -341,26 +341,13 @@ impl HeapView {
     /// If `index >= self.len()`, or if the traversal panics (the view stays valid).
     pub fn referents(&self, index: usize) -> Vec<Referent> {
         assert!(index < self.listed, "index {index} is not a listed object");
-        self.reported(self.objs[index])
+        live_referents(self.objs[index], self.sync_tag)
             .into_iter()
             .map(|p| match self.index.get(&p) {
                 Some(&i) if i < self.listed => Referent::Object(i),
                 _ => Referent::Other(GcAny::from_obj_cloned(p)),
             })
             .collect()
-    }
-
-    /// What `obj`'s traversal reports (nothing once it is destroyed or its heap shut
-    /// down), with this heap's lock tag.
-    fn reported(&self, obj: ObjPtr) -> Vec<ObjPtr> {
-        let mut out = Vec::new();
-        if obj.flags() & (DEAD | ORPHAN) == 0 {
-            obj.traverse(&mut Visitor::new(Mode::Referents {
-                out: &mut out,
-                sync_tag: self.sync_tag,
-            }));
-        }
-        out
     }
 
     /// A new strong handle to node `index` (a listed object or any other node).

@@ -3,13 +3,28 @@
 use crate::collect::count_table::CountTable;
 use crate::handle::Gc;
 use crate::heap::HeapState;
-use crate::raw::{List, ObjPtr};
+use crate::raw::{List, ObjPtr, DEAD, ORPHAN};
 use crate::traverse::Traverse;
 
 /// `gc_refs` value of an object proven reachable during `move_unreachable`.
 pub(crate) const REACHABLE: usize = usize::MAX;
 /// The label of the running collection's set (a fixed label).
 const COLLECTING: u32 = List::Collecting as u32;
+
+/// What `obj`'s traversal reports, in order (for introspection): nothing once the
+/// object is destroyed or its heap shut down. `sync_tag` is the tag of the
+/// thread-safe heap whose lock the caller holds (0 for a single-threaded heap): its
+/// handles are reported, other thread-safe heaps' are not.
+pub(crate) fn live_referents(obj: ObjPtr, sync_tag: usize) -> Vec<ObjPtr> {
+    let mut out = Vec::new();
+    if obj.flags() & (DEAD | ORPHAN) == 0 {
+        obj.traverse(&mut Visitor::new(Mode::Referents {
+            out: &mut out,
+            sync_tag,
+        }));
+    }
+    out
+}
 
 /// Receives the handles a value owns; passed to [`Traverse::traverse`].
 ///

@@ -6,7 +6,7 @@ use core::marker::PhantomData;
 use super::Gc;
 use crate::raw::{ObjPtr, DEAD, FINALIZED, ORPHAN};
 use crate::traverse::Traverse;
-use crate::visitor::{Mode, Visitor};
+use crate::visitor::{live_referents, Visitor};
 
 /// The value type of the `Gc` inside a [`GcAny`]: never a value, only a type whose
 /// handle keeps counts (`Gc<T>`'s `Clone` and `Drop` do not look at `T`). `Send`, as
@@ -178,16 +178,8 @@ impl GcAny {
     pub fn referents(&self) -> Vec<GcAny> {
         let gil = &self.inner.gil;
         let _g = gil.acquire();
-        let obj = self.obj();
-        if obj.flags() & (DEAD | ORPHAN) != 0 {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        obj.traverse(&mut Visitor::new(Mode::Referents {
-            out: &mut out,
-            sync_tag: gil.tag(),
-        }));
-        out.into_iter()
+        live_referents(self.obj(), gil.tag())
+            .into_iter()
             .map(|p| GcAny::from_obj_cloned(p, gil))
             .collect()
     }
