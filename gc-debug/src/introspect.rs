@@ -6,10 +6,11 @@
 //! [`get_objects`] and [`get_referrers`] never return them, and no function here
 //! returns a dead handle.
 
-use gc_core::introspect::{HeapView, Referent};
+use gc_core::introspect::HeapView;
 use gc_core::{sync, CollectStats, GcAny, GenerationStats, Heap, GENERATIONS};
 
 use crate::error::InvalidGeneration;
+use crate::graph::View;
 use crate::handle::{AsAny, AsSyncAny};
 
 /// What `obj`'s traversal reports: the handles it owns, its owning type first if it
@@ -78,20 +79,32 @@ pub fn get_referents(obj: &impl AsAny) -> Vec<GcAny> {
 /// assert!(referrers.iter().any(|r| r.ptr_eq(&Gc::to_any(&b))));
 /// ```
 pub fn get_referrers(heap: &Heap, obj: &impl AsAny) -> Vec<GcAny> {
-    let target = obj.as_any();
-    let view = HeapView::new(heap);
-    let in_view = view.index_of(&target);
+    let target = obj.as_any().id();
+    let mut view = HeapView::new(heap);
+    referrer_nodes(&mut view, target)
+        .into_iter()
+        .map(|i| view.handle(i))
+        .collect()
+}
+
+/// The listed objects of `view` outside the permanent generation whose traversal
+/// reports the object with id `target`, each once, in the view's order.
+fn referrer_nodes(view: &mut impl View, target: usize) -> Vec<usize> {
+    // The target's node, looked for among the nodes once each: the listed ones,
+    // then each one a traversal adds.
+    let mut found = (0..view.len()).find(|&i| view.info(i).id == target);
     let mut out = Vec::new();
     for i in 0..view.len() {
         if view.info(i).frozen {
             continue;
         }
-        let reports_target = view.referents(i).into_iter().any(|r| match r {
-            Referent::Object(j) => Some(j) == in_view,
-            Referent::Other(any) => any.ptr_eq(&target),
-        });
-        if reports_target {
-            out.push(view.handle(i));
+        let known = view.node_count();
+        let referents = view.node_referents(i);
+        if found.is_none() {
+            found = (known..view.node_count()).find(|&j| view.info(j).id == target);
+        }
+        if found.is_some_and(|t| referents.contains(&t)) {
+            out.push(i);
         }
     }
     out
@@ -449,24 +462,10 @@ pub fn get_referents_sync(obj: &impl AsSyncAny) -> Vec<sync::GcAny> {
 pub fn get_referrers_sync(heap: &sync::Heap, obj: &impl AsSyncAny) -> Vec<sync::GcAny> {
     let target = obj.as_sync_any().id();
     let mut view = sync::HeapView::new(heap);
-    // The target's node, looked for among the nodes once each: the listed ones,
-    // then each one a traversal adds.
-    let mut found = (0..view.len()).find(|&i| view.info(i).id == target);
-    let mut out = Vec::new();
-    for i in 0..view.len() {
-        if view.info(i).frozen {
-            continue;
-        }
-        let known = view.node_count();
-        let referents = view.node_referents(i);
-        if found.is_none() {
-            found = (known..view.node_count()).find(|&j| view.info(j).id == target);
-        }
-        if found.is_some_and(|t| referents.contains(&t)) {
-            out.extend(view.handle(i));
-        }
-    }
-    out
+    referrer_nodes(&mut view, target)
+        .into_iter()
+        .filter_map(|i| view.handle(i))
+        .collect()
 }
 
 /// [`get_objects`] for a thread-safe heap: its tracked objects in `generation`, or
