@@ -138,7 +138,8 @@ pub struct HeapView {
 #[non_exhaustive]
 pub enum NodeKind {
     /// A tracked object on one of the heap's lists (any generation, or the permanent
-    /// one): the nodes `0..len()`.
+    /// one): the nodes `0..len()`, unless destroyed since (user code run by a
+    /// traversal can shut the heap down), which makes them `Dead`.
     Listed,
     /// An untracked value (a leaf), which collections never traverse.
     Untracked,
@@ -179,7 +180,8 @@ pub struct ObjectInfo {
     /// Whether its type's traversal is derived or provided by gc-core (not written by
     /// hand): see `Traverse::TRUSTED_TRAVERSE`.
     pub trusted_traverse: bool,
-    /// What it is to the heap ([`NodeKind::Listed`] for the objects `0..len()`).
+    /// What it is to the heap now ([`NodeKind::Listed`] for the objects `0..len()`
+    /// while they live).
     pub kind: NodeKind,
 }
 
@@ -269,10 +271,10 @@ impl HeapView {
 
     fn kind(&self, index: usize) -> NodeKind {
         let obj = self.objs[index];
-        if index < self.listed {
-            NodeKind::Listed
-        } else if obj.flags() & (DEAD | ORPHAN) != 0 {
+        if obj.flags() & (DEAD | ORPHAN) != 0 {
             NodeKind::Dead
+        } else if index < self.listed {
+            NodeKind::Listed
         } else if !obj.is_tracked() {
             NodeKind::Untracked
         } else if core::ptr::eq(obj.heap_ptr(), self.heap) {

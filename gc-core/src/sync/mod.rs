@@ -882,11 +882,9 @@ impl<'a> HeapView<'a> {
     /// # Panics
     /// If `index >= self.node_count()`.
     pub fn handle(&self, index: usize) -> Option<GcAny> {
-        let obj = self.view.obj(index);
-        let live = obj.flags() & (DEAD | ORPHAN) == 0;
         match self.view.info(index).kind {
-            NodeKind::Listed | NodeKind::Untracked if live => {
-                Some(GcAny::from_obj_cloned(obj, self.gil))
+            NodeKind::Listed | NodeKind::Untracked => {
+                Some(GcAny::from_obj_cloned(self.view.obj(index), self.gil))
             }
             _ => None,
         }
